@@ -1,0 +1,251 @@
+"""The `intake` command. Machine-readable output goes to stdout, logs to stderr.
+
+Exit codes: 0 done; 1 the work failed (a server or the database); 2 the
+configuration is wrong or missing. Never a traceback for an expected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import ssl
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from intake import db
+from intake.config import ConfigError, Settings, load_settings
+from intake.mailbox import Mailbox, MailboxError
+
+log = logging.getLogger("intake")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Third-party chatter at INFO is noise for an operator.
+    for name in ("alembic", "imapclient", "mail-parser", "mailparser", "aiosmtplib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _db_error(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
+
+
+def _require_schema(settings: Settings) -> None:
+    engine = db.make_engine(settings.database_url)
+    try:
+        current = db.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = db.head_revision()
+    if current != head:
+        raise _Failure(
+            f"the database at {_safe_url(settings.database_url)} is at migration {current or 'none'}, "
+            f"not {head}: run `intake db upgrade` first"
+        )
+
+
+class _Failure(Exception):
+    """An expected failure: printed as one line, exit code 1."""
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(the configured database)"
+
+
+# -- commands -----------------------------------------------------------------
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    db.upgrade(settings.database_url, args.revision)
+    engine = db.make_engine(settings.database_url)
+    try:
+        print(f"database {_safe_url(settings.database_url)} is at {db.current_revision(engine)}", file=sys.stderr)
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.poll import poll_once
+    from intake.store import BlobStore
+
+    _require_schema(settings)
+    engine = db.make_engine(settings.database_url)
+    try:
+        report = poll_once(settings, db.make_sessionmaker(engine), BlobStore(settings.data_dir))
+    finally:
+        engine.dispose()
+    log.info("poll done: %s", report.summary())
+    return EXIT_OK
+
+
+def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.listing import message_entries, write_json, write_table
+
+    _require_schema(settings)
+    engine = db.make_engine(settings.database_url)
+    try:
+        with db.make_sessionmaker(engine)() as session:
+            entries = message_entries(session, status=args.status, limit=args.limit)
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        write_json(entries, sys.stdout)
+    else:
+        write_table(entries, sys.stdout, settings.event.timezone)
+    return EXIT_OK
+
+
+def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    """Say, line by line, whether each outside part is reachable with this config."""
+    results: list[tuple[str, bool, str]] = [
+        ("config", True, f"read {settings.config_path or 'the environment'}; event {settings.event.id}")
+    ]
+    results.append(_check_database(settings))
+    results.append(_check_imap(settings))
+    results.append(_check_smtp(settings))
+    for name, ok, detail in results:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    return EXIT_OK if all(ok for _, ok, _ in results) else EXIT_FAILED
+
+
+def _check_database(settings: Settings) -> tuple[str, bool, str]:
+    engine = db.make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current, head = db.current_revision(engine), db.head_revision()
+        if current != head:
+            return ("database", False, f"reachable, but at migration {current or 'none'} (run `intake db upgrade`)")
+        return ("database", True, f"{_safe_url(settings.database_url)} at migration {current}")
+    except SQLAlchemyError as exc:
+        return ("database", False, _db_error(exc))
+    finally:
+        engine.dispose()
+
+
+def _check_imap(settings: Settings) -> tuple[str, bool, str]:
+    try:
+        with Mailbox(settings.imap) as mailbox:
+            mailbox.select(settings.imap.folder)
+            count = len(mailbox.uids())
+        return ("imap", True, f"signed in to {settings.imap.host}:{settings.imap.port} as {settings.imap.user}; "
+                f"{settings.imap.folder} holds {count} message(s)")
+    except MailboxError as exc:
+        return ("imap", False, str(exc))
+
+
+def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
+    import aiosmtplib
+
+    s = settings.smtp
+
+    async def probe() -> None:
+        context = ssl.create_default_context()
+        if s.ca_file:
+            context.load_verify_locations(cafile=str(s.ca_file))
+        client = aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, timeout=min(s.timeout, 15), use_tls=s.tls == "ssl",
+            start_tls=True if s.tls == "starttls" else False, tls_context=context,
+        )
+        await client.connect()
+        try:
+            if s.user and s.password:
+                await client.login(s.user, s.password.reveal())
+        finally:
+            try:
+                await client.quit()
+            except aiosmtplib.SMTPException:
+                pass
+
+    try:
+        asyncio.run(probe())
+        return ("smtp", True, f"connected to {s.host}:{s.port}" + (f" and signed in as {s.user}" if s.user else ""))
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        return ("smtp", False, f"SMTP server {s.host}:{s.port}: {str(exc).strip() or type(exc).__name__}")
+
+
+# -- the parser -----------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="PATH", help="the TOML config file (default: $INTAKE_CONFIG, "
+                        "else the shipped JCA-MV event with settings from the environment)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("db", help="database migrations")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="apply the migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("check-config", help="read the config and test the database, IMAP and SMTP")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("poll", help="read the mailbox and record new messages")
+    p.add_argument("--once", action="store_true", required=True, help="one full cycle, then exit")
+    p.set_defaults(func=cmd_poll)
+
+    p = sub.add_parser("log", help="the intake log")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--status", help="only messages with this status")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=cmd_log)
+
+    p = sub.add_parser("demo", help="run the service against a local mailbox it starts itself")
+    p.add_argument("--dir", default="var/demo", help="where the demo keeps its data (default var/demo)")
+    p.set_defaults(func=None, run=_run_demo)
+    return parser
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from intake.demo import run_demo
+
+    return run_demo(Path(args.dir))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    try:
+        if run is not None:
+            _setup_logging("info")
+            return run(args)
+        settings = load_settings(args.config)
+        _setup_logging(settings.log_level)
+        result: int = args.func(settings, args)
+        return result
+    except ConfigError as exc:
+        print(f"intake: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MailboxError as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except _Failure as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except SQLAlchemyError as exc:
+        print(f"intake: database error: {_db_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("intake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

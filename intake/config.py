@@ -1,0 +1,466 @@
+"""Configuration: one TOML file, overridden by environment variables, validated at start.
+
+This is the one config loader. Every setting an operator changes per deployment
+has an environment variable (see `ENVIRONMENT`); secrets may also come from a
+file (`*_FILE`). A wrong or missing setting raises `ConfigError`, which the CLI
+prints as one line naming the setting, with exit code 2.
+
+With no config file at all, the shipped JCA-MV 2nd-meeting event file is used,
+so a container can run on environment variables alone.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TLS_MODES = ("ssl", "starttls", "none")
+AUTH_MODES = ("login", "xoauth2")
+LATE_POLICIES = ("hold", "reject")
+DEFAULT_EVENT_FILE = "jca-mv-2.toml"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong. `str()` is one line for the operator."""
+
+    def __init__(self, setting: str, problem: str, env: str | None = None) -> None:
+        self.setting = setting
+        self.problem = problem
+        self.env = env
+        where = f"{setting} ({env})" if env else setting
+        super().__init__(f"{where}: {problem}")
+
+
+class Secret:
+    """A string that never shows itself in logs, reprs or error messages."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# Environment variable -> (TOML table, key). The table "event" is the event being served.
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "INTAKE_DATABASE_URL": ("service", "database_url"),
+    "INTAKE_DATA_DIR": ("service", "data_dir"),
+    "INTAKE_LOG_LEVEL": ("service", "log_level"),
+    "INTAKE_POLL_INTERVAL": ("service", "poll_interval"),
+    "INTAKE_IMAP_HOST": ("imap", "host"),
+    "INTAKE_IMAP_PORT": ("imap", "port"),
+    "INTAKE_IMAP_USER": ("imap", "user"),
+    "INTAKE_IMAP_PASSWORD": ("imap", "password"),
+    "INTAKE_IMAP_TLS": ("imap", "tls"),
+    "INTAKE_IMAP_CA_FILE": ("imap", "ca_file"),
+    "INTAKE_IMAP_FOLDER": ("imap", "folder"),
+    "INTAKE_IMAP_AUTH": ("imap", "auth"),
+    "INTAKE_SMTP_HOST": ("smtp", "host"),
+    "INTAKE_SMTP_PORT": ("smtp", "port"),
+    "INTAKE_SMTP_USER": ("smtp", "user"),
+    "INTAKE_SMTP_PASSWORD": ("smtp", "password"),
+    "INTAKE_SMTP_TLS": ("smtp", "tls"),
+    "INTAKE_SMTP_CA_FILE": ("smtp", "ca_file"),
+    "INTAKE_EVENT_ADDRESS": ("event", "address"),
+    "INTAKE_DEADLINE": ("event", "deadline"),
+    "INTAKE_TIMEZONE": ("event", "timezone"),
+}
+SECRET_KEYS = {("imap", "password"), ("smtp", "password")}
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    user: str
+    password: Secret
+    tls: str
+    ca_file: Path | None
+    folder: str
+    auth: str
+    connect_timeout: float
+    read_timeout: float
+    batch_messages: int
+    batch_bytes: int
+    max_message_bytes: int
+    file_messages: bool
+    filing_root: str
+    token_command: str | None = None  # XOAUTH2: a command that prints an access token
+    token_file: Path | None = None  # XOAUTH2: a file holding a current access token
+
+    @property
+    def mailbox_key(self) -> str:
+        """Names this mailbox in the database, independent of the password."""
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    user: str | None
+    password: Secret | None
+    tls: str
+    ca_file: Path | None
+    timeout: float
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    id: str
+    name: str
+    group: str
+    acronym: str
+    address: str
+    address_name: str
+    meeting_place: str
+    meeting_date: date
+    preregistration_deadline: date | None
+    deadline: datetime  # timezone-aware, in `timezone`
+    timezone: ZoneInfo
+    grace: timedelta
+    late_policy: str
+    template: Path | None
+    numbering_prefix: str
+    numbering_width: int
+    checks: Mapping[str, Any] = field(default_factory=dict)  # [event.checks], read by intake.judge
+    screening: Mapping[str, Any] = field(default_factory=dict)  # [event.screening], intake.screen
+    replies: Mapping[str, Any] = field(default_factory=dict)  # [event.replies], intake.compose
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path | None
+    database_url: str
+    data_dir: Path
+    log_level: str
+    poll_interval: int
+    imap: ImapSettings
+    smtp: SmtpSettings
+    event: EventSettings
+
+
+def shipped_config_dir() -> Path:
+    """Where the shipped config/ lives: inside the wheel, or beside the source tree."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_shipped" / "config", here.parent / "config"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("config", "the shipped config directory is missing from this installation")
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (or the shipped event), apply the environment, validate."""
+    env = os.environ if env is None else env
+    chosen = path or env.get("INTAKE_CONFIG") or None
+    if chosen:
+        config_path: Path | None = Path(chosen)
+        raw = _read_toml(Path(chosen), "--config" if path else "INTAKE_CONFIG")
+        base_dir = Path(chosen).resolve().parent
+    else:
+        config_path = shipped_config_dir() / DEFAULT_EVENT_FILE
+        raw = _read_toml(config_path, "config")
+        base_dir = config_path.parent
+    tables: dict[str, dict[str, Any]] = {}
+    for name in ("service", "imap", "smtp", "event"):
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(name, "must be a table ([%s])" % name)
+        tables[name] = dict(value)
+    env_names: dict[tuple[str, str], str] = {}
+    for var, (table, key) in ENVIRONMENT.items():
+        env_names[(table, key)] = var
+        file_var = var + "_FILE"
+        if (table, key) in SECRET_KEYS and env.get(file_var):
+            tables[table][key] = _read_secret_file(env[file_var], f"{table}.{key}", file_var)
+        elif env.get(var) not in (None, ""):
+            tables[table][key] = env[var]
+    return _Reader(tables, env_names, base_dir, config_path).settings()
+
+
+def _read_toml(path: Path, setting: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(setting, f"no such file: {path}") from None
+    except PermissionError:
+        raise ConfigError(setting, f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise ConfigError(setting, f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(setting, f"{path} is not valid TOML: {exc}") from None
+
+
+def _read_secret_file(filename: str, setting: str, env: str | None) -> str:
+    try:
+        return Path(filename).read_text(encoding="utf-8").strip("\r\n")
+    except FileNotFoundError:
+        raise ConfigError(setting, f"password file {filename} does not exist", env) from None
+    except PermissionError:
+        raise ConfigError(setting, f"password file {filename} is not readable", env) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(setting, f"password file {filename} cannot be read ({exc})", env) from None
+
+
+class _Reader:
+    """Turns the merged tables into typed settings, naming each bad setting."""
+
+    def __init__(
+        self,
+        tables: dict[str, dict[str, Any]],
+        env_names: dict[tuple[str, str], str],
+        base_dir: Path,
+        config_path: Path | None,
+    ) -> None:
+        self.tables = tables
+        self.env_names = env_names
+        self.base_dir = base_dir
+        self.config_path = config_path
+
+    def _error(self, table: str, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{table}.{key}", problem, self.env_names.get((table, key)))
+
+    def _get(self, table: str, key: str, default: Any = None) -> Any:
+        return self.tables[table].get(key, default)
+
+    def text(self, table: str, key: str, default: str | None = None, required: bool = True) -> str:
+        value = self._get(table, key, default)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise self._error(table, key, "missing: this setting is required")
+            return ""
+        if not isinstance(value, str):
+            raise self._error(table, key, f"must be text, got {type(value).__name__}")
+        if any(ch in value for ch in "\r\n\x00"):
+            raise self._error(table, key, "must be a single line")
+        return value.strip()
+
+    def integer(self, table: str, key: str, default: int, low: int, high: int) -> int:
+        value = self._get(table, key, default)
+        try:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            number = int(value)
+        except (TypeError, ValueError):
+            raise self._error(
+                table, key, f"must be a whole number between {low} and {high}, got {value!r}"
+            ) from None
+        if not low <= number <= high:
+            raise self._error(table, key, f"must be between {low} and {high}, got {number}")
+        return number
+
+    def number(self, table: str, key: str, default: float, low: float, high: float) -> float:
+        value = self._get(table, key, default)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            result = float(value)
+        except (TypeError, ValueError):
+            raise self._error(table, key, f"must be a number, got {value!r}") from None
+        if not low <= result <= high:
+            raise self._error(table, key, f"must be between {low} and {high}, got {result}")
+        return result
+
+    def boolean(self, table: str, key: str, default: bool) -> bool:
+        value = self._get(table, key, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+            return False
+        raise self._error(table, key, f"must be true or false, got {value!r}")
+
+    def choice(self, table: str, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = str(self._get(table, key, default)).strip().lower()
+        if value not in choices:
+            raise self._error(
+                table, key, f"unknown value {value!r}; use one of: {', '.join(choices)}"
+            )
+        return value
+
+    def path(self, table: str, key: str, default: str | None = None, must_exist: bool = False) -> Path | None:
+        value = self._get(table, key, default)
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str):
+            raise self._error(table, key, "must be a file path")
+        result = Path(value).expanduser()
+        if not result.is_absolute() and table != "service":
+            result = self.base_dir / result
+        if must_exist and not result.is_file():
+            raise self._error(table, key, f"file {result} does not exist")
+        if must_exist and not os.access(result, os.R_OK):
+            raise self._error(table, key, f"file {result} is not readable")
+        return result
+
+    def secret(self, table: str, key: str, required: bool) -> Secret | None:
+        value = self._get(table, key)
+        file_value = self._get(table, key + "_file")
+        if (value is None or value == "") and file_value:
+            value = _read_secret_file(
+                str(self.path(table, key + "_file")), f"{table}.{key}_file", None
+            )
+        if value is None or value == "":
+            if required:
+                raise self._error(table, key, "missing: this setting is required")
+            return None
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise self._error(table, key, "must be text")
+        return Secret(value)
+
+    def settings(self) -> Settings:
+        data_dir = Path(self.text("service", "data_dir", "var"))
+        database_url = self.text("service", "database_url", f"sqlite:///{data_dir / 'intake.db'}")
+        if "://" not in database_url:
+            raise self._error("service", "database_url", "must be a URL such as sqlite:///var/intake.db")
+        return Settings(
+            config_path=self.config_path,
+            database_url=database_url,
+            data_dir=data_dir,
+            log_level=self.choice(
+                "service", "log_level", "info", ("debug", "info", "warning", "error")
+            ),
+            poll_interval=self.integer("service", "poll_interval", 60, 5, 86400),
+            imap=self.imap(),
+            smtp=self.smtp(),
+            event=self.event(),
+        )
+
+    def imap(self) -> ImapSettings:
+        tls = self.choice("imap", "tls", "ssl", TLS_MODES)
+        auth = self.choice("imap", "auth", "login", AUTH_MODES)
+        token_command = self.text("imap", "token_command", required=False) or None
+        token_file = self.path("imap", "token_file")
+        if auth == "xoauth2" and not (token_command or token_file):
+            raise self._error(
+                "imap", "auth", "xoauth2 needs imap.token_command or imap.token_file"
+            )
+        return ImapSettings(
+            host=self.text("imap", "host"),
+            port=self.integer("imap", "port", 993 if tls == "ssl" else 143, 1, 65535),
+            user=self.text("imap", "user"),
+            password=self.secret("imap", "password", required=auth == "login") or Secret(""),
+            tls=tls,
+            ca_file=self.path("imap", "ca_file", must_exist=True),
+            folder=self.text("imap", "folder", "INBOX"),
+            auth=auth,
+            connect_timeout=self.number("imap", "connect_timeout", 15, 0.1, 600),
+            read_timeout=self.number("imap", "read_timeout", 120, 0.1, 3600),
+            batch_messages=self.integer("imap", "batch_messages", 100, 1, 10000),
+            batch_bytes=self.integer("imap", "batch_bytes", 50 * 2**20, 2**16, 2**31),
+            max_message_bytes=self.integer("imap", "max_message_bytes", 40 * 2**20, 2**12, 2**31),
+            file_messages=self.boolean("imap", "file_messages", True),
+            filing_root=self.text("imap", "filing_root", "Intake"),
+            token_command=token_command,
+            token_file=token_file,
+        )
+
+    def smtp(self) -> SmtpSettings:
+        tls = self.choice("smtp", "tls", "starttls", TLS_MODES)
+        user = self.text("smtp", "user", required=False) or None
+        return SmtpSettings(
+            host=self.text("smtp", "host"),
+            port=self.integer("smtp", "port", {"ssl": 465, "starttls": 587, "none": 25}[tls], 1, 65535),
+            user=user,
+            password=self.secret("smtp", "password", required=user is not None),
+            tls=tls,
+            ca_file=self.path("smtp", "ca_file", must_exist=True),
+            timeout=self.number("smtp", "timeout", 60, 0.1, 3600),
+        )
+
+    def event(self) -> EventSettings:
+        tz_name = self.text("event", "timezone", "Europe/Zurich")
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self._error("event", "timezone", f"unknown IANA time zone {tz_name!r}") from None
+        deadline_raw = self._get("event", "deadline")
+        if deadline_raw is None or deadline_raw == "":
+            raise self._error("event", "deadline", "missing: this setting is required")
+        try:
+            deadline = (
+                deadline_raw
+                if isinstance(deadline_raw, datetime)
+                else datetime.fromisoformat(str(deadline_raw))
+            )
+        except ValueError:
+            raise self._error(
+                "event", "deadline", f"must be a local date-time like 2026-04-30T23:59:59, got {deadline_raw!r}"
+            ) from None
+        if deadline.tzinfo is not None:
+            raise self._error(
+                "event", "deadline", "give the local time without an offset; the zone is event.timezone"
+            )
+        prefix = self.text("event", "numbering_prefix", None)
+        return EventSettings(
+            id=self.text("event", "id"),
+            name=self.text("event", "name"),
+            group=self.text("event", "group"),
+            acronym=self.text("event", "acronym"),
+            address=self._address(self.text("event", "address")),
+            address_name=self.text("event", "address_name", "", required=False),
+            meeting_place=self.text("event", "meeting_place"),
+            meeting_date=self._date("meeting_date", required=True),  # type: ignore[arg-type]
+            preregistration_deadline=self._date("preregistration_deadline", required=False),
+            deadline=deadline.replace(tzinfo=tz),
+            timezone=tz,
+            grace=timedelta(minutes=self.integer("event", "grace_minutes", 0, 0, 60 * 24 * 30)),
+            late_policy=self.choice("event", "late_policy", "hold", LATE_POLICIES),
+            template=self.path("event", "template", must_exist=True),
+            numbering_prefix=prefix,
+            numbering_width=self.integer("event", "numbering_width", 3, 1, 9),
+            checks=self._table("checks"),
+            screening=self._table("screening"),
+            replies=self._table("replies"),
+        )
+
+    def _table(self, key: str) -> dict[str, Any]:
+        value = self._get("event", key, {})
+        if not isinstance(value, dict):
+            raise self._error("event", key, f"must be a table ([event.{key}])")
+        return dict(value)
+
+    def _address(self, value: str) -> str:
+        local, at, domain = value.partition("@")
+        if not at or not local or "." not in domain or any(c.isspace() for c in value):
+            raise self._error("event", "address", f"not an e-mail address: {value!r}")
+        return value.lower()
+
+    def _date(self, key: str, required: bool) -> date | None:
+        value = self._get("event", key)
+        if value in (None, ""):
+            if required:
+                raise self._error("event", key, "missing: this setting is required")
+            return None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise self._error("event", key, f"must be a date like 2026-05-13, got {value!r}") from None

@@ -1,0 +1,117 @@
+"""The intake log as the secretariat and scripts read it: rows, JSON, a table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from intake.models import Document, InboundMessage
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def message_entries(session: Session, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    query = (
+        select(InboundMessage)
+        .options(
+            selectinload(InboundMessage.documents).selectinload(Document.findings),
+            selectinload(InboundMessage.findings),
+        )
+        .order_by(InboundMessage.id)
+    )
+    if status:
+        query = query.where(InboundMessage.status == status)
+    if limit:
+        query = query.limit(limit)
+    return [_entry(m) for m in session.scalars(query)]
+
+
+def _entry(m: InboundMessage) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "message_id": m.message_id,
+        "sender": m.sender,
+        "sender_name": m.sender_name,
+        "subject": m.subject,
+        "received_at": iso_utc(m.received_at),
+        "date_header": iso_utc(m.date_header),
+        "size": m.size,
+        "sha256": m.sha256,
+        "status": m.status,
+        "reason": m.reason,
+        "error": m.error,
+        "duplicate_of": m.duplicate_of_id,
+        "folder": m.folder,
+        "uidvalidity": m.uidvalidity,
+        "uid": m.uid,
+        "filed_folder": m.filed_folder,
+        "findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in m.findings],
+        "documents": [
+            {
+                "filename": d.filename,
+                "sha256": d.sha256,
+                "size": d.size,
+                "type": d.detected_type,
+                "role": d.role,
+                "status": d.status,
+                "number": d.number,
+                "title": d.title,
+                "source": d.source,
+                "findings": [
+                    {"code": f.code, "severity": f.severity, "message": f.message} for f in d.findings
+                ],
+            }
+            for d in m.documents
+        ],
+    }
+
+
+def write_json(entries: Sequence[dict[str, Any]], out: TextIO) -> None:
+    json.dump(list(entries), out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def write_table(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
+    if not entries:
+        out.write("No messages recorded yet.\n")
+        return
+    headings = ("#", "Received (%s)" % tz.key, "Status", "From", "Subject", "Documents")
+    rows = []
+    for e in entries:
+        received = datetime.strptime(e["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=ZoneInfo("UTC")
+        )
+        docs = "; ".join(
+            (d["number"] or d["filename"] or "(no name)") + f" [{d['status']}]" for d in e["documents"]
+        )
+        rows.append(
+            (
+                str(e["id"]),
+                received.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                e["status"],
+                _cut(e["sender"] or "(unknown)", 32),
+                _cut(e["subject"] or "(no subject)", 40),
+                _cut(docs or "-", 50),
+            )
+        )
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)]
+    out.write("  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for r in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    out.write(f"\n{len(rows)} message(s).\n")
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,320 @@
+"""Parse raw message bytes into an `Inbound`: sender, subject, ids, file parts.
+
+mail-parser does the parse; its known bugs are guarded here (see
+../shared/notes/packages.md §3):
+- a raw 8-bit byte in a header is dropped silently by mail-parser, so header
+  values are decoded here from the underlying message (UTF-8, else Latin-1);
+- a forwarded message's parts are listed twice and its text leaks into the
+  body, so file parts are collected by walking the MIME tree ourselves;
+- any header access can raise on hostile input (cpython #114906), so each one
+  is guarded and a failure becomes a defect, not an exception.
+A message that cannot be understood as e-mail at all raises `Unparseable`.
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.utils
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+
+import mailparser
+from mailparser.exceptions import MailParserError
+
+log = logging.getLogger(__name__)
+
+# Headers whose absence, all together, means the bytes are not an e-mail.
+_ANY_OF = ("from", "date", "message-id", "subject", "to", "received", "content-type", "mime-version")
+_MAX_HEADER_CHARS = 65536  # what is kept of the headers for screening and display
+
+
+class Unparseable(Exception):
+    """The bytes cannot be read as an e-mail message."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the message that carries a file (attachment or named inline part)."""
+
+    index: int
+    filename: str | None
+    content_type: str
+    disposition: str | None
+    content_id: str | None
+    payload: bytes
+    nested: bool  # inside a forwarded message (message/rfc822)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    message_id: str | None
+    sender: str | None  # the From address, lower-cased
+    sender_name: str | None
+    reply_to: str | None
+    subject: str | None
+    date: datetime | None  # the sender's Date: header; recorded, never decisive
+    headers: tuple[tuple[str, str], ...]
+    parts: tuple[Part, ...]
+    text: str
+    defects: tuple[str, ...]
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key.lower() == name]
+
+
+def parse_message(raw: bytes) -> Inbound:
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        msg = parsed.message
+    except (MailParserError, RecursionError) as exc:
+        raise Unparseable(f"the MIME structure is too deeply nested or broken ({type(exc).__name__})") from exc
+    except Exception as exc:  # the parser's contract changes between releases
+        raise Unparseable(f"the parser failed: {type(exc).__name__}") from exc
+
+    defects: list[str] = []
+    headers = _decoded_headers(msg, defects)
+    names = {name.lower() for name, _ in headers}
+    if not names.intersection(_ANY_OF):
+        raise Unparseable("no e-mail headers were found")
+
+    def first(name: str) -> str | None:
+        for key, value in headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    sender_name, sender = _address(first("from"), defects, "From")
+    _, reply_to = _address(first("reply-to"), defects, "Reply-To")
+    try:
+        parts, text = _walk(msg, defects)
+    except RecursionError as exc:
+        raise Unparseable("the MIME structure is nested too deeply") from exc
+    try:
+        defects.extend(str(d) for d in (parsed.defects_categories or []))
+    except Exception:
+        defects.append("defects could not be listed")
+    return Inbound(
+        message_id=_message_id(first("message-id")),
+        sender=sender,
+        sender_name=sender_name,
+        reply_to=reply_to,
+        subject=first("subject"),
+        date=_date(parsed, defects),
+        headers=tuple(headers),
+        parts=tuple(parts),
+        text=text,
+        defects=tuple(dict.fromkeys(defects)),
+    )
+
+
+def _decode_raw(value: str) -> str:
+    """compat32 keeps 8-bit header bytes as surrogates: recover UTF-8, else Latin-1."""
+    try:
+        data = value.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded-words; on any failure keep the text as it is."""
+    if "=?" not in value:
+        return value
+    try:
+        decoded = email.header.decode_header(value)
+    except Exception:
+        return value
+    try:
+        # make_header keeps the space between an encoded word and plain text.
+        return str(email.header.make_header(decoded))
+    except (LookupError, UnicodeError, ValueError):
+        pass
+    chunks = []
+    for data, charset in decoded:
+        if isinstance(data, str):
+            chunks.append(data)
+            continue
+        try:
+            chunks.append(data.decode(charset or "ascii", "replace"))
+        except LookupError:  # an unknown charset name
+            chunks.append(data.decode("utf-8", "replace"))
+    return " ".join(chunks)
+
+
+def _clean(value: str) -> str:
+    """Unfold and drop control characters: a header value is one line of text."""
+    value = value.replace("\r", " ").replace("\n", " ").replace("\x00", "")
+    value = "".join(ch if ch >= " " or ch == "\t" else " " for ch in value)
+    return " ".join(value.split())
+
+
+def _decoded_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
+    result: list[tuple[str, str]] = []
+    total = 0
+    try:
+        items = list(msg.raw_items())  # type: ignore[attr-defined]
+    except Exception:
+        defects.append("headers could not be read")
+        return result
+    for name, value in items:
+        try:
+            text = _clean(_decode_words(_decode_raw(str(value))))
+        except Exception:
+            defects.append(f"header {name!r} could not be decoded")
+            continue
+        total += len(name) + len(text)
+        if total > _MAX_HEADER_CHARS:
+            defects.append("headers truncated")
+            break
+        result.append((_clean(str(name)), text))
+    return result
+
+
+def _address(value: str | None, defects: list[str], header: str) -> tuple[str | None, str | None]:
+    if not value:
+        return None, None
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:
+        defects.append(f"{header} could not be parsed")
+        return None, None
+    for name, addr in pairs:
+        addr = addr.strip().strip("<>").lower()
+        local, at, domain = addr.rpartition("@")
+        if at and local and domain and " " not in addr and len(addr) <= 320:
+            return (name.strip() or None), addr
+    defects.append(f"{header} has no valid address")
+    return None, None
+
+
+def _message_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    return value[:998] or None
+
+
+def _date(parsed: mailparser.MailParser, defects: list[str]) -> datetime | None:
+    try:
+        value = parsed.date
+    except Exception:
+        defects.append("Date header could not be parsed")
+        return None
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _walk(msg: Message, defects: list[str]) -> tuple[list[Part], str]:
+    parts: list[Part] = []
+    texts: list[str] = []
+    for part, nested in _leaves(msg, nested=False):
+        try:
+            content_type = part.get_content_type()
+        except Exception:
+            content_type = "application/octet-stream"
+        disposition = _disposition(part)
+        filename = _filename(part, defects)
+        is_body_text = (
+            content_type in ("text/plain", "text/html")
+            and filename is None
+            and disposition != "attachment"
+        )
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:
+            defects.append("a part could not be decoded")
+            payload = None
+        if not isinstance(payload, bytes):
+            payload = b""
+        if is_body_text:
+            if content_type == "text/plain" and not nested:
+                texts.append(_text_of(part, payload))
+            continue
+        if filename is None and disposition != "attachment" and content_type.startswith(
+            ("text/", "multipart/")
+        ):
+            continue
+        try:
+            content_id = part.get("Content-ID")
+        except Exception:
+            content_id = None
+        parts.append(
+            Part(
+                index=len(parts),
+                filename=filename,
+                content_type=content_type,
+                disposition=disposition,
+                content_id=_clean(str(content_id)) if content_id else None,
+                payload=payload,
+                nested=nested,
+            )
+        )
+    return parts, "\n".join(texts)
+
+
+def _leaves(msg: Message, nested: bool) -> Iterator[tuple[Message, bool]]:
+    """Every non-multipart part, marking those inside a message/rfc822."""
+    try:
+        content_type = msg.get_content_type()
+    except Exception:
+        content_type = "application/octet-stream"
+    payload = msg.get_payload()
+    if msg.is_multipart() and isinstance(payload, list):
+        inner_nested = nested or content_type == "message/rfc822"
+        for sub in payload:
+            if isinstance(sub, Message):
+                yield from _leaves(sub, inner_nested)
+    else:
+        yield msg, nested
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        value = part.get_content_disposition()
+    except Exception:
+        return None
+    return value.lower() if isinstance(value, str) else None
+
+
+def _filename(part: Message, defects: list[str]) -> str | None:
+    try:
+        name = part.get_filename() or part.get_param("name")
+    except Exception:
+        defects.append("a file name could not be read")
+        return None
+    if isinstance(name, tuple):  # an RFC 2231 triple that get_param did not collapse
+        try:
+            name = email.utils.collapse_rfc2231_value(name)
+        except Exception:
+            name = str(name[2])
+    if not name:
+        return None
+    text = _clean(_decode_words(_decode_raw(str(name))))
+    return text[:255] or None
+
+
+def _text_of(part: Message, payload: bytes) -> str:
+    charset = "utf-8"
+    try:
+        charset = part.get_content_charset() or "utf-8"
+    except Exception:
+        pass
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:
+        return payload.decode("utf-8", "replace")

@@ -1,0 +1,121 @@
+"""One poll cycle: read the mailbox, record each new message, file it away.
+
+The order of the steps is what makes a crash harmless at any point:
+  1. the raw bytes go to the blob store;
+  2. one transaction records the message (intake.record);
+  3. only then is the message moved to the folder of its outcome.
+A message still in the inbox that is already recorded (a crash between 2 and
+3) is only filed; one that is not recorded is fetched again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.config import Settings
+from intake.mailbox import Mailbox, batches
+from intake.models import InboundMessage, MessageStatus, utcnow
+from intake.record import Place, enter_folder, record_message, recorded_uids
+from intake.store import BlobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    recorded: Counter[str] = field(default_factory=Counter)
+    filed: int = 0
+    left_behind: int = 0
+    skipped: int = 0  # UIDs the server did not return; tried again next run
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.recorded.items())) or "nothing new"
+        extra = f"; {self.left_behind} left behind by an earlier run filed" if self.left_behind else ""
+        return f"recorded {sum(self.recorded.values())} ({counts}); filed {self.filed}{extra}"
+
+
+def folder_for(settings: Settings, status: str) -> tuple[str, ...]:
+    return (settings.imap.filing_root, MessageStatus(status).value.capitalize())
+
+
+def poll_once(settings: Settings, sessions: sessionmaker[Session], store: BlobStore) -> PollReport:
+    """Run one full cycle. Raises MailboxError when the server fails us; whatever
+    was committed before that stays committed and is completed next run."""
+    imap = settings.imap
+    report = PollReport()
+    with Mailbox(imap) as mailbox:
+        uidvalidity = mailbox.select(imap.folder)
+        _, previous = enter_folder(sessions, imap.mailbox_key, imap.folder, uidvalidity)
+        if previous is not None:
+            log.warning(
+                "folder %s: UIDVALIDITY changed from %s to %s; every message is checked again "
+                "against what is recorded (by Message-ID and content)",
+                imap.folder, previous, uidvalidity,
+            )
+        place = Place(settings.event.id, imap.mailbox_key, imap.folder, uidvalidity)
+        uids = mailbox.uids()
+        with sessions() as session:
+            known = recorded_uids(session, place, uids)
+            _confirm_filed(session, place, set(uids))
+        if imap.file_messages:
+            for uid, (row_id, status) in known.items():
+                _file(settings, sessions, mailbox, uid, row_id, status)
+                report.left_behind += 1
+        new = [uid for uid in uids if uid not in known]
+        if not new:
+            return report
+        sizes = mailbox.sizes(new)
+        limit = imap.max_message_bytes
+        for batch in batches(new, sizes, imap.batch_messages, imap.batch_bytes):
+            small = [uid for uid in batch if sizes.get(uid, 0) <= limit]
+            large = [uid for uid in batch if sizes.get(uid, 0) > limit]
+            fetched = list(mailbox.fetch(small)) + list(mailbox.fetch(large, headers_only=True))
+            report.skipped += len(batch) - len(fetched)
+            for message in sorted(fetched, key=lambda m: m.uid):
+                outcome = record_message(sessions, store, place, message, settings.event, limit)
+                if outcome.new:
+                    report.recorded[outcome.status] += 1
+                    log.info(
+                        "recorded UID %s as #%s: %s", message.uid, outcome.id, outcome.status
+                    )
+                if imap.file_messages:
+                    _file(settings, sessions, mailbox, message.uid, outcome.id, outcome.status)
+                    report.filed += 1
+    return report
+
+
+def _file(
+    settings: Settings, sessions: sessionmaker[Session], mailbox: Mailbox, uid: int, row_id: int, status: str
+) -> None:
+    folder = mailbox.folder_name(*folder_for(settings, status))
+    mailbox.file(uid, folder)
+    with sessions.begin() as session:
+        session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == row_id)
+            .values(filed_folder=folder, filed_at=utcnow())
+        )
+
+
+def _confirm_filed(session: Session, place: Place, present: set[int]) -> None:
+    """A recorded message that left the inbox without its filing being noted
+    (a crash right after the MOVE) was filed: note it now."""
+    rows = session.execute(
+        select(InboundMessage.id, InboundMessage.uid).where(
+            InboundMessage.mailbox == place.mailbox,
+            InboundMessage.folder == place.folder,
+            InboundMessage.uidvalidity == place.uidvalidity,
+            InboundMessage.filed_at.is_(None),
+        )
+    ).all()
+    gone = [row_id for row_id, uid in rows if uid not in present]
+    if gone:
+        session.execute(
+            update(InboundMessage).where(InboundMessage.id.in_(gone)).values(filed_at=utcnow())
+        )
+    session.commit()

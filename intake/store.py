@@ -1,0 +1,52 @@
+"""The content-addressed store of raw bytes: every message and every attachment.
+
+A blob is named by the SHA-256 of its bytes and lives under
+`<data_dir>/blobs/ab/cd/abcd…`. The sender's file name is never used as a path.
+A blob is written (to a temporary file, fsynced, then renamed) before the
+database commit that refers to it, and a blob already present is not rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "blobs"
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a sha256 digest: {digest!r}")
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def put(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        return self.path(digest).read_bytes()
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).exists()
