@@ -1,0 +1,125 @@
+"""Real faults: kill -9 of the poller at random moments, and the IMAP server dying mid-run.
+
+The invariant after each: every message is recorded exactly once, its raw bytes
+are in the store and match their sha256, and every message is filed; nothing is
+deleted from the mailbox. INTAKE_KILL_ITERATIONS (default 20) and
+INTAKE_KILL_MESSAGES (default 500) scale the kill loop for a longer run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from intake import db
+from intake.models import InboundMessage
+from intake.store import BlobStore
+from tests.support.corpus import mixed
+from tests.support.dovecot import Dovecot
+from tests.support.intake_env import IntakeEnv, write_config
+
+pytestmark = pytest.mark.dovecot
+
+ITERATIONS = int(os.environ.get("INTAKE_KILL_ITERATIONS", "20"))
+MESSAGES = int(os.environ.get("INTAKE_KILL_MESSAGES", "500"))
+
+
+def recorded_count(url: str) -> int:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(InboundMessage)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def all_mail(dovecot: Dovecot) -> dict[str, dict[int, bytes]]:
+    with dovecot.client() as client:
+        names = [n for flags, _, n in client.list_folders() if b"\\Noselect" not in flags]
+    return {name: dovecot.fetch_all(name) for name in names}
+
+
+def check_invariant(dovecot: Dovecot, env: IntakeEnv, appended: list[bytes]) -> None:
+    entries = env.log_json()
+    mail = all_mail(dovecot)
+    # Nothing deleted: every appended message is still on the server, once.
+    served = Counter(hashlib.sha256(raw).hexdigest() for msgs in mail.values() for raw in msgs.values())
+    assert sum(served.values()) == len(appended)
+    # Everything recorded exactly once and filed.
+    assert len(entries) == len(appended)
+    assert mail["INBOX"] == {}
+    keys = Counter((e["uidvalidity"], e["uid"]) for e in entries)
+    assert max(keys.values()) == 1
+    ids = Counter(e["message_id"] for e in entries if e["status"] != "duplicate" and e["message_id"])
+    assert max(ids.values()) == 1, [k for k, v in ids.items() if v > 1]
+    store = BlobStore(env.data_dir)
+    for entry in entries:
+        assert entry["filed_folder"], entry
+        assert hashlib.sha256(store.get(entry["sha256"])).hexdigest() == entry["sha256"]
+        assert served[entry["sha256"]] >= 1
+
+
+def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
+    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
+                       imap_extra="batch_messages = 10")
+    rng = random.Random(int(os.environ.get("INTAKE_KILL_SEED", "20260430")))
+    per_round = MESSAGES // ITERATIONS
+    appended: list[bytes] = []
+    kills = 0
+    for round_no in range(ITERATIONS):
+        samples = mixed(per_round, start=round_no * per_round)
+        dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
+        appended += [s.raw for s in samples]
+        before = recorded_count(migrated_url)
+        target = before + rng.randrange(0, per_round)
+        process = env.popen("poll", "--once")
+        # Kill once the run has recorded a random number of this round's messages,
+        # plus a random few milliseconds, so kills land between any two steps.
+        deadline = time.monotonic() + 60
+        while process.poll() is None and recorded_count(migrated_url) < target and time.monotonic() < deadline:
+            time.sleep(0.003)
+        time.sleep(rng.random() * 0.02)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.communicate(timeout=30)
+        env.run("poll", "--once", check=True)
+        check_invariant(dovecot, env, appended)
+    # Most kills must have landed while the run was working, or the test proves little.
+    assert kills >= ITERATIONS * 0.75, kills
+
+
+def test_imap_server_stopped_mid_run(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
+    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
+                       imap_extra="batch_messages = 10")
+    samples = mixed(200)
+    dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
+    process = env.popen("poll", "--once")
+    deadline = time.monotonic() + 60
+    while recorded_count(migrated_url) < 30 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    dovecot.kill()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("intake: ")]
+    assert len(errors) == 1, stderr
+    assert f"IMAP server 127.0.0.1:{dovecot.port}" in errors[0] and "failed" in errors[0]
+    assert 30 <= recorded_count(migrated_url) < 200
+
+    # While it is down, a run fails the same clear way and records nothing.
+    down = env.run("poll", "--once")
+    assert down.returncode == 1 and "the connection was refused" in down.stderr
+    assert down.stderr.strip().count("\n") == 0
+
+    dovecot.start()
+    env.run("poll", "--once", check=True)
+    check_invariant(dovecot, env, [s.raw for s in samples])
