@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -61,7 +62,7 @@ def poll_once(settings: Settings, sessions: sessionmaker[Session], store: BlobSt
         uids = mailbox.uids()
         with sessions() as session:
             known = recorded_uids(session, place, uids)
-            _confirm_filed(session, place, set(uids))
+            _confirm_filed(session, place, set(uids), lambda status: mailbox.folder_name(*folder_for(settings, status)))
         if imap.file_messages:
             for uid, (row_id, status) in known.items():
                 _file(settings, sessions, mailbox, uid, row_id, status)
@@ -102,20 +103,24 @@ def _file(
         )
 
 
-def _confirm_filed(session: Session, place: Place, present: set[int]) -> None:
+def _confirm_filed(
+    session: Session, place: Place, present: set[int], folder_of: Callable[[str], str]
+) -> None:
     """A recorded message that left the inbox without its filing being noted
-    (a crash right after the MOVE) was filed: note it now."""
+    (a kill right after the MOVE) was filed: note where, now."""
     rows = session.execute(
-        select(InboundMessage.id, InboundMessage.uid).where(
+        select(InboundMessage.id, InboundMessage.uid, InboundMessage.status).where(
             InboundMessage.mailbox == place.mailbox,
             InboundMessage.folder == place.folder,
             InboundMessage.uidvalidity == place.uidvalidity,
             InboundMessage.filed_at.is_(None),
         )
     ).all()
-    gone = [row_id for row_id, uid in rows if uid not in present]
-    if gone:
-        session.execute(
-            update(InboundMessage).where(InboundMessage.id.in_(gone)).values(filed_at=utcnow())
-        )
+    for row_id, uid, status in rows:
+        if uid not in present:
+            session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == row_id)
+                .values(filed_folder=folder_of(status), filed_at=utcnow())
+            )
     session.commit()
