@@ -94,6 +94,13 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.service import run_service
+
+    _require_schema(settings)
+    return run_service(settings)
+
+
 def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
     from intake.listing import message_entries, write_json, write_table
 
@@ -199,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("poll", help="read the mailbox and record new messages")
     p.add_argument("--once", action="store_true", required=True, help="one full cycle, then exit")
     p.set_defaults(func=cmd_poll)
+
+    p = sub.add_parser("run", help="run as a service: poll on a schedule until stopped")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("log", help="the intake log")
     p.add_argument("--format", choices=("table", "json"), default="table")

@@ -44,7 +44,12 @@ def folder_for(settings: Settings, status: str) -> tuple[str, ...]:
     return (settings.imap.filing_root, MessageStatus(status).value.capitalize())
 
 
-def poll_once(settings: Settings, sessions: sessionmaker[Session], store: BlobStore) -> PollReport:
+def poll_once(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    store: BlobStore,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> PollReport:
     """Run one full cycle. Raises MailboxError when the server fails us; whatever
     was committed before that stays committed and is completed next run."""
     imap = settings.imap
@@ -78,6 +83,8 @@ def poll_once(settings: Settings, sessions: sessionmaker[Session], store: BlobSt
             fetched = list(mailbox.fetch(small)) + list(mailbox.fetch(large, headers_only=True))
             report.skipped += len(batch) - len(fetched)
             for message in sorted(fetched, key=lambda m: m.uid):
+                if should_stop():
+                    return report
                 outcome = record_message(sessions, store, place, message, settings.event, limit)
                 if outcome.new:
                     report.recorded[outcome.status] += 1

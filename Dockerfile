@@ -1,0 +1,29 @@
+# intake: a slim image with libmagic from Debian, running as a non-root user.
+# Configure with environment variables (docs/configuration.md) or mount a config
+# file and set INTAKE_CONFIG. The data directory is a volume.
+FROM python:3.11-slim-bookworm
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmagic1 \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --system --create-home --uid 10001 intake
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY intake ./intake
+COPY migrations ./migrations
+COPY config ./config
+RUN pip install --no-cache-dir . && rm -rf /root/.cache
+
+ENV INTAKE_DATA_DIR=/data \
+    INTAKE_DATABASE_URL=sqlite:////data/intake.db \
+    PYTHONUNBUFFERED=1
+RUN mkdir -p /data && chown intake:intake /data
+VOLUME ["/data"]
+USER intake
+
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["intake", "check-config"]
+
+# Apply migrations, then run the service (SIGTERM stops it cleanly).
+CMD ["sh", "-c", "intake db upgrade && exec intake run"]

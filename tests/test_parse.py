@@ -1,0 +1,85 @@
+"""The parser's guards against mail-parser's known bugs and hostile input."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from intake.parse import Unparseable, parse_message
+
+
+def test_rfc2231_non_ascii_file_name_and_encoded_subject() -> None:
+    msg = EmailMessage()
+    msg["From"] = "=?utf-8?b?0KTRkdC00L7RgCDQmNCy0LDQvdC+0LI=?= <f.ivanov@example.ru>"
+    msg["Subject"] = "Wkład: interoperacyjność światów wirtualnych"
+    msg.set_content("x")
+    msg.add_attachment(b"PK\x03\x04data", maintype="application", subtype="octet-stream",
+                       filename="Вклад по метавселенной.docx")
+    inbound = parse_message(msg.as_bytes())
+    assert inbound.subject == "Wkład: interoperacyjność światów wirtualnych"
+    assert inbound.sender == "f.ivanov@example.ru"
+    assert inbound.sender_name == "Фёдор Иванов"
+    assert [p.filename for p in inbound.parts] == ["Вклад по метавселенной.docx"]
+    assert inbound.parts[0].payload == b"PK\x03\x04data"
+
+
+def test_raw_8bit_header_is_kept_not_dropped() -> None:
+    raw = b"From: a@example.org\r\nSubject: caf\xc3\xa9 na\xefve\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n"
+    inbound = parse_message(raw)
+    # UTF-8 fails on the lone \xef, so the value is read as Latin-1: nothing is dropped.
+    assert inbound.subject == "cafÃ© naïve"
+    utf8 = parse_message(b"From: a@example.org\r\nSubject: caf\xc3\xa9\r\n\r\nbody\r\n")
+    assert utf8.subject == "café"
+
+
+def test_forwarded_message_parts_are_listed_once() -> None:
+    inner = EmailMessage()
+    inner["From"] = "author@example.org"
+    inner["Subject"] = "original"
+    inner.set_content("inner text that must not leak into the outer body")
+    inner.add_attachment(b"%PDF-1.4 inner", maintype="application", subtype="pdf", filename="inner.pdf")
+    outer = EmailMessage()
+    outer["From"] = "forwarder@example.org"
+    outer["Subject"] = "Fwd: original"
+    outer.set_content("see the forwarded message")
+    outer.add_attachment(inner)
+    inbound = parse_message(outer.as_bytes())
+    assert [(p.filename, p.nested) for p in inbound.parts] == [("inner.pdf", True)]
+    assert "must not leak" not in inbound.text
+    assert "see the forwarded message" in inbound.text
+
+
+def test_header_injection_is_flattened() -> None:
+    raw = b"From: a@example.org\r\nSubject: =?utf-8?q?hello=0D=0ABcc:_victim@example.org?=\r\n\r\nx\r\n"
+    inbound = parse_message(raw)
+    assert inbound.subject is not None and "\n" not in inbound.subject and "\r" not in inbound.subject
+
+
+def test_bad_message_id_and_from_do_not_raise() -> None:
+    raw = (b"From: =?UTF-8?Q?=0AMy_self?= <me@example.org>\r\n"
+           b"Message-ID: <[b378@microsoft.com]>\r\nSubject: s\r\n\r\nx\r\n")
+    inbound = parse_message(raw)
+    assert inbound.message_id == "<[b378@microsoft.com]>"
+    assert inbound.sender == "me@example.org"
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00\x01\x02 not mail \xff", b"just some words without headers\n"])
+def test_bytes_that_are_not_mail_are_unparseable(raw: bytes) -> None:
+    with pytest.raises(Unparseable):
+        parse_message(raw)
+
+
+def test_very_deep_nesting_is_unparseable_not_a_crash() -> None:
+    depth = 3000
+    head = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth)
+    )
+    raw = b"From: a@example.org\r\nSubject: deep\r\n" + head + b"Content-Type: text/plain\r\n\r\nx\r\n"
+    with pytest.raises(Unparseable):
+        parse_message(raw)
+
+
+def test_missing_from_is_reported_not_raised() -> None:
+    inbound = parse_message(b"Subject: no sender\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n")
+    assert inbound.sender is None
