@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import ssl
 import sys
@@ -74,7 +75,10 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     db.upgrade(settings.database_url, args.revision)
     engine = db.make_engine(settings.database_url)
     try:
-        print(f"database {_safe_url(settings.database_url)} is at {db.current_revision(engine)}", file=sys.stderr)
+        print(
+            f"database {_safe_url(settings.database_url)} is at {db.current_revision(engine)}",
+            file=sys.stderr,
+        )
     finally:
         engine.dispose()
     return EXIT_OK
@@ -138,7 +142,11 @@ def _check_database(settings: Settings) -> tuple[str, bool, str]:
             conn.execute(text("SELECT 1"))
         current, head = db.current_revision(engine), db.head_revision()
         if current != head:
-            return ("database", False, f"reachable, but at migration {current or 'none'} (run `intake db upgrade`)")
+            return (
+                "database",
+                False,
+                f"reachable, but at migration {current or 'none'} (run `intake db upgrade`)",
+            )
         return ("database", True, f"{_safe_url(settings.database_url)} at migration {current}")
     except SQLAlchemyError as exc:
         return ("database", False, _db_error(exc))
@@ -151,8 +159,12 @@ def _check_imap(settings: Settings) -> tuple[str, bool, str]:
         with Mailbox(settings.imap) as mailbox:
             mailbox.select(settings.imap.folder)
             count = len(mailbox.uids())
-        return ("imap", True, f"signed in to {settings.imap.host}:{settings.imap.port} as {settings.imap.user}; "
-                f"{settings.imap.folder} holds {count} message(s)")
+        return (
+            "imap",
+            True,
+            f"signed in to {settings.imap.host}:{settings.imap.port} as {settings.imap.user}; "
+            f"{settings.imap.folder} holds {count} message(s)",
+        )
     except MailboxError as exc:
         return ("imap", False, str(exc))
 
@@ -167,22 +179,28 @@ def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
         if s.ca_file:
             context.load_verify_locations(cafile=str(s.ca_file))
         client = aiosmtplib.SMTP(
-            hostname=s.host, port=s.port, timeout=min(s.timeout, 15), use_tls=s.tls == "ssl",
-            start_tls=True if s.tls == "starttls" else False, tls_context=context,
+            hostname=s.host,
+            port=s.port,
+            timeout=min(s.timeout, 15),
+            use_tls=s.tls == "ssl",
+            start_tls=s.tls == "starttls",
+            tls_context=context,
         )
         await client.connect()
         try:
             if s.user and s.password:
                 await client.login(s.user, s.password.reveal())
         finally:
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException):
                 await client.quit()
-            except aiosmtplib.SMTPException:
-                pass
 
     try:
         asyncio.run(probe())
-        return ("smtp", True, f"connected to {s.host}:{s.port}" + (f" and signed in as {s.user}" if s.user else ""))
+        return (
+            "smtp",
+            True,
+            f"connected to {s.host}:{s.port}" + (f" and signed in as {s.user}" if s.user else ""),
+        )
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
         return ("smtp", False, f"SMTP server {s.host}:{s.port}: {str(exc).strip() or type(exc).__name__}")
 
@@ -190,8 +208,12 @@ def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
 # -- the parser -----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", metavar="PATH", help="the TOML config file (default: $INTAKE_CONFIG, "
-                        "else the shipped JCA-MV event with settings from the environment)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the TOML config file (default: $INTAKE_CONFIG, "
+        "else the shipped JCA-MV event with settings from the environment)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("db", help="database migrations")

@@ -187,7 +187,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     for name in ("service", "imap", "smtp", "event"):
         value = raw.get(name, {})
         if not isinstance(value, dict):
-            raise ConfigError(name, "must be a table ([%s])" % name)
+            raise ConfigError(name, f"must be a table ([{name}])")
         tables[name] = dict(value)
     env_names: dict[tuple[str, str], str] = {}
     for var, (table, key) in ENVIRONMENT.items():
@@ -261,7 +261,7 @@ class _Reader:
     def integer(self, table: str, key: str, default: int, low: int, high: int) -> int:
         value = self._get(table, key, default)
         try:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, (bool, float)):
                 raise ValueError
             number = int(value)
         except (TypeError, ValueError):
@@ -297,9 +297,7 @@ class _Reader:
     def choice(self, table: str, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = str(self._get(table, key, default)).strip().lower()
         if value not in choices:
-            raise self._error(
-                table, key, f"unknown value {value!r}; use one of: {', '.join(choices)}"
-            )
+            raise self._error(table, key, f"unknown value {value!r}; use one of: {', '.join(choices)}")
         return value
 
     def path(self, table: str, key: str, default: str | None = None, must_exist: bool = False) -> Path | None:
@@ -321,9 +319,7 @@ class _Reader:
         value = self._get(table, key)
         file_value = self._get(table, key + "_file")
         if (value is None or value == "") and file_value:
-            value = _read_secret_file(
-                str(self.path(table, key + "_file")), f"{table}.{key}_file", None
-            )
+            value = _read_secret_file(str(self.path(table, key + "_file")), f"{table}.{key}_file", None)
         if value is None or value == "":
             if required:
                 raise self._error(table, key, "missing: this setting is required")
@@ -343,9 +339,7 @@ class _Reader:
             config_path=self.config_path,
             database_url=database_url,
             data_dir=data_dir,
-            log_level=self.choice(
-                "service", "log_level", "info", ("debug", "info", "warning", "error")
-            ),
+            log_level=self.choice("service", "log_level", "info", ("debug", "info", "warning", "error")),
             poll_interval=self.integer("service", "poll_interval", 60, 5, 86400),
             imap=self.imap(),
             smtp=self.smtp(),
@@ -358,9 +352,7 @@ class _Reader:
         token_command = self.text("imap", "token_command", required=False) or None
         token_file = self.path("imap", "token_file")
         if auth == "xoauth2" and not (token_command or token_file):
-            raise self._error(
-                "imap", "auth", "xoauth2 needs imap.token_command or imap.token_file"
-            )
+            raise self._error("imap", "auth", "xoauth2 needs imap.token_command or imap.token_file")
         return ImapSettings(
             host=self.text("imap", "host"),
             port=self.integer("imap", "port", 993 if tls == "ssl" else 143, 1, 65535),
@@ -411,7 +403,9 @@ class _Reader:
             )
         except ValueError:
             raise self._error(
-                "event", "deadline", f"must be a local date-time like 2026-04-30T23:59:59, got {deadline_raw!r}"
+                "event",
+                "deadline",
+                f"must be a local date-time like 2026-04-30T23:59:59, got {deadline_raw!r}",
             ) from None
         if deadline.tzinfo is not None:
             raise self._error(

@@ -48,9 +48,23 @@ def start_pymap(port: int, log_path: Path) -> subprocess.Popen[bytes]:
         raise RuntimeError("pymap is not installed: pip install 'intake[demo]'")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [pymap, "--host", "127.0.0.1", "--port", str(port), "--no-tls", "dict", "--demo-data",
-             "--demo-user", DEMO_USER, "--demo-password", DEMO_PASSWORD],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                pymap,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-tls",
+                "dict",
+                "--demo-data",
+                "--demo-user",
+                DEMO_USER,
+                "--demo-password",
+                DEMO_PASSWORD,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     wait_for_port(port, process=process)
     return process
@@ -94,13 +108,15 @@ def run_demo(directory: Path) -> int:
         samples = demo_mailbox(settings.event)
         client = IMAPClient("127.0.0.1", port=imap_port, ssl=False, timeout=10)
         client.login(DEMO_USER, DEMO_PASSWORD)
-        for what, raw, received in samples:
+        for _what, raw, received in samples:
             client.append("INBOX", raw, msg_time=received)
         client.logout()
         print(f"intake demo: the inbox now holds {len(samples)} new messages:", file=sys.stderr)
         for what, _, received in samples:
-            print(f"  - {what} (received {received.astimezone(settings.event.timezone):%d %b %H:%M} Geneva)",
-                  file=sys.stderr)
+            print(
+                f"  - {what} (received {received.astimezone(settings.event.timezone):%d %b %H:%M} Geneva)",
+                file=sys.stderr,
+            )
         for argv in (["db", "upgrade"], ["poll", "--once"], ["log"]):
             print(f"\n$ intake {' '.join(argv)}", file=sys.stderr)
             sys.stderr.flush()
@@ -108,10 +124,12 @@ def run_demo(directory: Path) -> int:
             sys.stdout.flush()
             if code != 0:
                 return code
-        print(f"\nThe raw messages and files are in {directory / 'blobs'}; the database is "
-              f"{directory / 'intake.db'}. Try: INTAKE_CONFIG={settings.config_path} "
-              f"INTAKE_DATABASE_URL=sqlite:///{directory / 'intake.db'} intake log --format json",
-              file=sys.stderr)
+        print(
+            f"\nThe raw messages and files are in {directory / 'blobs'}; the database is "
+            f"{directory / 'intake.db'}. Try: INTAKE_CONFIG={settings.config_path} "
+            f"INTAKE_DATABASE_URL=sqlite:///{directory / 'intake.db'} intake log --format json",
+            file=sys.stderr,
+        )
         return 0
     finally:
         stop(server)

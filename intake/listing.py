@@ -20,7 +20,9 @@ def iso_utc(value: datetime | None) -> str | None:
     return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def message_entries(session: Session, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def message_entries(
+    session: Session, status: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     query = (
         select(InboundMessage)
         .options(
@@ -85,12 +87,10 @@ def write_table(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) ->
     if not entries:
         out.write("No messages recorded yet.\n")
         return
-    headings = ("#", "Received (%s)" % tz.key, "Status", "From", "Subject", "Documents")
+    headings = ("#", f"Received ({tz.key})", "Status", "From", "Subject", "Documents")
     rows = []
     for e in entries:
-        received = datetime.strptime(e["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=ZoneInfo("UTC")
-        )
+        received = datetime.strptime(e["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=ZoneInfo("UTC"))
         docs = "; ".join(
             (d["number"] or d["filename"] or "(no name)") + f" [{d['status']}]" for d in e["documents"]
         )

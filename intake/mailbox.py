@@ -9,6 +9,7 @@ explicit list of UIDs (packages.md §1).
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import logging
 import shlex
@@ -163,10 +164,8 @@ class Mailbox:
         try:
             client.logout()
         except Exception:
-            try:
+            with contextlib.suppress(Exception):
                 client.shutdown()
-            except Exception:
-                pass
 
     # -- reading ----------------------------------------------------------
     def select(self, folder: str) -> int:
@@ -248,10 +247,9 @@ class Mailbox:
                     # Another poller may have created it in the meantime.
                     if not self.client.folder_exists(folder):
                         raise
-                try:
+                # Unsubscribed folders still work; mail clients just hide them.
+                with contextlib.suppress(IMAPClientError):
                     self.client.subscribe_folder(folder)
-                except IMAPClientError:
-                    pass  # unsubscribed folders still work; mail clients just hide them
         except _ERRORS as exc:
             raise self._fail(f"creating folder {folder!r}", exc) from exc
         self._known_folders.add(folder)
@@ -279,7 +277,9 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[start : start + size]
 
 
-def batches(uids: Iterable[int], sizes: dict[int, int], max_count: int, max_bytes: int) -> Iterator[list[int]]:
+def batches(
+    uids: Iterable[int], sizes: dict[int, int], max_count: int, max_bytes: int
+) -> Iterator[list[int]]:
     """Group UIDs so that each batch stays within a message count and a byte total."""
     batch: list[int] = []
     total = 0

@@ -13,6 +13,7 @@ A message that cannot be understood as e-mail at all raises `Unparseable`.
 
 from __future__ import annotations
 
+import contextlib
 import email.header
 import email.utils
 import logging
@@ -78,7 +79,9 @@ def parse_message(raw: bytes) -> Inbound:
         parsed = mailparser.parse_from_bytes(raw)
         msg = parsed.message
     except (MailParserError, RecursionError) as exc:
-        raise Unparseable(f"the MIME structure is too deeply nested or broken ({type(exc).__name__})") from exc
+        raise Unparseable(
+            f"the MIME structure is too deeply nested or broken ({type(exc).__name__})"
+        ) from exc
     except Exception as exc:  # the parser's contract changes between releases
         raise Unparseable(f"the parser failed: {type(exc).__name__}") from exc
 
@@ -230,9 +233,7 @@ def _walk(msg: Message, defects: list[str]) -> tuple[list[Part], str]:
         disposition = _disposition(part)
         filename = _filename(part, defects)
         is_body_text = (
-            content_type in ("text/plain", "text/html")
-            and filename is None
-            and disposition != "attachment"
+            content_type in ("text/plain", "text/html") and filename is None and disposition != "attachment"
         )
         try:
             payload = part.get_payload(decode=True)
@@ -245,8 +246,10 @@ def _walk(msg: Message, defects: list[str]) -> tuple[list[Part], str]:
             if content_type == "text/plain" and not nested:
                 texts.append(_text_of(part, payload))
             continue
-        if filename is None and disposition != "attachment" and content_type.startswith(
-            ("text/", "multipart/")
+        if (
+            filename is None
+            and disposition != "attachment"
+            and content_type.startswith(("text/", "multipart/"))
         ):
             continue
         try:
@@ -310,10 +313,8 @@ def _filename(part: Message, defects: list[str]) -> str | None:
 
 def _text_of(part: Message, payload: bytes) -> str:
     charset = "utf-8"
-    try:
+    with contextlib.suppress(Exception):
         charset = part.get_content_charset() or "utf-8"
-    except Exception:
-        pass
     try:
         return payload.decode(charset, "replace")
     except LookupError:

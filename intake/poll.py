@@ -61,13 +61,17 @@ def poll_once(
             log.warning(
                 "folder %s: UIDVALIDITY changed from %s to %s; every message is checked again "
                 "against what is recorded (by Message-ID and content)",
-                imap.folder, previous, uidvalidity,
+                imap.folder,
+                previous,
+                uidvalidity,
             )
         place = Place(settings.event.id, imap.mailbox_key, imap.folder, uidvalidity)
         uids = mailbox.uids()
         with sessions() as session:
             known = recorded_uids(session, place, uids)
-            _confirm_filed(session, place, set(uids), lambda status: mailbox.folder_name(*folder_for(settings, status)))
+            _confirm_filed(
+                session, place, set(uids), lambda status: mailbox.folder_name(*folder_for(settings, status))
+            )
         if imap.file_messages:
             for uid, (row_id, status) in known.items():
                 _file(settings, sessions, mailbox, uid, row_id, status)
@@ -88,9 +92,7 @@ def poll_once(
                 outcome = record_message(sessions, store, place, message, settings.event, limit)
                 if outcome.new:
                     report.recorded[outcome.status] += 1
-                    log.info(
-                        "recorded UID %s as #%s: %s", message.uid, outcome.id, outcome.status
-                    )
+                    log.info("recorded UID %s as #%s: %s", message.uid, outcome.id, outcome.status)
                 if imap.file_messages:
                     _file(settings, sessions, mailbox, message.uid, outcome.id, outcome.status)
                     report.filed += 1

@@ -144,13 +144,22 @@ def _write(
         return Recorded(existing[0], existing[1], new=False)
 
     original = _earlier_copy(session, place, inbound, digest, body_sha)
-    if original is not None and original.filed_at is None and original.uidvalidity != place.uidvalidity and (
-        original.mailbox == place.mailbox and original.folder == place.folder
+    if (
+        original is not None
+        and original.filed_at is None
+        and original.uidvalidity != place.uidvalidity
+        and (original.mailbox == place.mailbox and original.folder == place.folder)
     ):
         # UIDVALIDITY changed while this message was recorded but not yet filed.
         old = (original.uidvalidity, original.uid)
         original.uidvalidity, original.uid = place.uidvalidity, message.uid
-        _audit(session, "message", original.id, "rekeyed", f"UIDVALIDITY/UID {old} -> {(place.uidvalidity, message.uid)}")
+        _audit(
+            session,
+            "message",
+            original.id,
+            "rekeyed",
+            f"UIDVALIDITY/UID {old} -> {(place.uidvalidity, message.uid)}",
+        )
         _advance(session, place, message.uid)
         return Recorded(original.id, original.status, new=False)
 
@@ -179,7 +188,9 @@ def _write(
         headers_only=message.headers_only,
         status=str(verdict.status),
         reason=verdict.reason,
-        error=verdict.findings[0].message if verdict.status == MessageStatus.QUARANTINED and verdict.findings else None,
+        error=verdict.findings[0].message
+        if verdict.status == MessageStatus.QUARANTINED and verdict.findings
+        else None,
         duplicate_of_id=original.id if original is not None else None,
         headers={"items": [list(h) for h in inbound.headers]} if inbound else None,
     )
@@ -224,7 +235,13 @@ def _write(
                     detail=found.detail,
                 )
             )
-    _audit(session, "message", row.id, "recorded", f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""))
+    _audit(
+        session,
+        "message",
+        row.id,
+        "recorded",
+        f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""),
+    )
     _advance(session, place, message.uid)
     return Recorded(row.id, row.status, new=True)
 
@@ -266,7 +283,9 @@ def _advance(session: Session, place: Place, uid: int) -> None:
 
 def _audit(session: Session, subject_type: str, subject_id: int, action: str, detail: str | None) -> None:
     session.add(
-        AuditEvent(actor="system", action=action, subject_type=subject_type, subject_id=subject_id, detail=detail)
+        AuditEvent(
+            actor="system", action=action, subject_type=subject_type, subject_id=subject_id, detail=detail
+        )
     )
 
 
@@ -279,14 +298,20 @@ def mark_filed(sessions: sessionmaker[Session], row_id: int, folder: str, at: da
         )
 
 
-def enter_folder(sessions: sessionmaker[Session], mailbox: str, folder: str, uidvalidity: int) -> tuple[int, int | None]:
+def enter_folder(
+    sessions: sessionmaker[Session], mailbox: str, folder: str, uidvalidity: int
+) -> tuple[int, int | None]:
     """Record that we are reading this folder; returns (last_uid, previous UIDVALIDITY if it changed)."""
     with sessions.begin() as session:
         state = session.scalars(
             select(MailboxState).where(MailboxState.mailbox == mailbox, MailboxState.folder == folder)
         ).first()
         if state is None:
-            session.add(MailboxState(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, last_uid=0, last_poll_at=utcnow()))
+            session.add(
+                MailboxState(
+                    mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, last_uid=0, last_poll_at=utcnow()
+                )
+            )
             return 0, None
         state.last_poll_at = utcnow()
         if state.uidvalidity != uidvalidity:

@@ -27,7 +27,9 @@ class Contributor:
 
 
 CONTRIBUTORS = (
-    Contributor("Jane Doe", "jane.doe@example.org", "Example Telecom Research Institute", "Korea (Republic of)"),
+    Contributor(
+        "Jane Doe", "jane.doe@example.org", "Example Telecom Research Institute", "Korea (Republic of)"
+    ),
     Contributor("Łukasz Żółć", "lukasz@example.pl", "Instytut Łączności", "Poland"),
     Contributor("王小明", "xiaoming.wang@example.cn", "China Academy of ICT", "China"),
     Contributor("Фёдор Иванов", "f.ivanov@example.ru", "НИИ Радио", "Russian Federation"),
@@ -58,8 +60,11 @@ def make_docx(
         ("Source:", source),
         ("Title:", title),
         ("Purpose:", "Proposal"),
-        ("Contact:", f"{contact.name}\n{contact.organization}\n{contact.country}\n"
-                     f"Tel: +41 22 730 0000\nE-mail: {contact.address}"),
+        (
+            "Contact:",
+            f"{contact.name}\n{contact.organization}\n{contact.country}\n"
+            f"Tel: +41 22 730 0000\nE-mail: {contact.address}",
+        ),
     ]
     for row, (left, right) in zip(header.rows, cells, strict=True):
         row.cells[0].text = left
@@ -120,41 +125,99 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
 
     valid = doc("Proposed update to the metaverse standardization roadmap", jane)
     samples = [
-        ("a valid input document", make_message(
-            jane, event.address, "Input document for JCA-MV: roadmap update",
-            "Dear secretariat,\n\nPlease find attached our input document.\n\nBest regards,\nJane",
-            [("JCA-MV roadmap update.docx", DOCX, valid)], date=before), before),
-        ("a document with a non-ASCII file name", make_message(
-            lukasz, event.address, "Wkład: interoperacyjność światów wirtualnych",
-            "Szanowni Państwo,\n\nw załączeniu nasz wkład.\n",
-            [("Wkład – interoperacyjność.docx", DOCX, doc("Interoperability of virtual worlds", lukasz))],
-            date=before), before + timedelta(minutes=7)),
-        ("a Word document with a PDF companion", make_message(
-            wang, event.address, "关于元宇宙数字身份的输入文稿",
-            "您好，附件是我们的文稿（Word 和 PDF）。\n",
-            [("数字身份.docx", DOCX, doc("Digital identity in the metaverse", wang)),
-             ("数字身份.pdf", "application/pdf", b"%PDF-1.7\n% sample companion\n%%EOF\n")],
-            date=before), before + timedelta(minutes=31)),
-        ("a PDF alone", make_message(
-            fedor, event.address, "Вклад: метавселенная и сети",
-            "Добрый день! Наш вклад во вложении (PDF).\n",
-            [("Вклад.pdf", "application/pdf", b"%PDF-1.4\n% only a PDF\n%%EOF\n")],
-            date=before), before + timedelta(hours=1)),
-        ("no attachment at all", make_message(
-            amara, event.address, "Question about the meeting",
-            "Hello, is remote participation possible for the 2nd meeting?\n", date=before),
-         before + timedelta(hours=2)),
-        ("a late submission", make_message(
-            fatima, event.address, "مساهمة: معايير الميتافيرس",
-            "السلام عليكم، مرفق مساهمتنا.\n",
-            [("مساهمة.docx", DOCX, doc("Metaverse standards landscape", fatima))],
-            date=event.deadline - timedelta(minutes=5)), after),
-        ("an out-of-office reply", make_message(
-            amara, event.address, "Automatic reply: JCA-MV 2nd meeting",
-            "I am out of the office until 15 May.\n", date=before,
-            extra_headers={"Auto-Submitted": "auto-replied"}), before + timedelta(hours=3)),
+        (
+            "a valid input document",
+            make_message(
+                jane,
+                event.address,
+                "Input document for JCA-MV: roadmap update",
+                "Dear secretariat,\n\nPlease find attached our input document.\n\nBest regards,\nJane",
+                [("JCA-MV roadmap update.docx", DOCX, valid)],
+                date=before,
+            ),
+            before,
+        ),
+        (
+            "a document with a non-ASCII file name",
+            make_message(
+                lukasz,
+                event.address,
+                "Wkład: interoperacyjność światów wirtualnych",
+                "Szanowni Państwo,\n\nw załączeniu nasz wkład.\n",
+                [("Wkład – interoperacyjność.docx", DOCX, doc("Interoperability of virtual worlds", lukasz))],
+                date=before,
+            ),
+            before + timedelta(minutes=7),
+        ),
+        (
+            "a Word document with a PDF companion",
+            make_message(
+                wang,
+                event.address,
+                "关于元宇宙数字身份的输入文稿",
+                "您好，附件是我们的文稿（Word 和 PDF）。\n",
+                [
+                    ("数字身份.docx", DOCX, doc("Digital identity in the metaverse", wang)),
+                    ("数字身份.pdf", "application/pdf", b"%PDF-1.7\n% sample companion\n%%EOF\n"),
+                ],
+                date=before,
+            ),
+            before + timedelta(minutes=31),
+        ),
+        (
+            "a PDF alone",
+            make_message(
+                fedor,
+                event.address,
+                "Вклад: метавселенная и сети",
+                "Добрый день! Наш вклад во вложении (PDF).\n",
+                [("Вклад.pdf", "application/pdf", b"%PDF-1.4\n% only a PDF\n%%EOF\n")],
+                date=before,
+            ),
+            before + timedelta(hours=1),
+        ),
+        (
+            "no attachment at all",
+            make_message(
+                amara,
+                event.address,
+                "Question about the meeting",
+                "Hello, is remote participation possible for the 2nd meeting?\n",
+                date=before,
+            ),
+            before + timedelta(hours=2),
+        ),
+        (
+            "a late submission",
+            make_message(
+                fatima,
+                event.address,
+                "مساهمة: معايير الميتافيرس",
+                "السلام عليكم، مرفق مساهمتنا.\n",
+                [("مساهمة.docx", DOCX, doc("Metaverse standards landscape", fatima))],
+                date=event.deadline - timedelta(minutes=5),
+            ),
+            after,
+        ),
+        (
+            "an out-of-office reply",
+            make_message(
+                amara,
+                event.address,
+                "Automatic reply: JCA-MV 2nd meeting",
+                "I am out of the office until 15 May.\n",
+                date=before,
+                extra_headers={"Auto-Submitted": "auto-replied"},
+            ),
+            before + timedelta(hours=3),
+        ),
     ]
     samples.append(("the same message delivered twice", samples[0][1], before + timedelta(hours=4)))
-    samples.append(("bytes that are not an e-mail", b"\x00\x01 this is not an e-mail at all \xff\xfe\r\n",
-                    before + timedelta(hours=5)))
+    samples.append(
+        (
+            "bytes that are not an e-mail",
+            b"\x00\x01 this is not an e-mail at all \xff\xfe\r\n",
+            before + timedelta(hours=5),
+        )
+    )
     return samples

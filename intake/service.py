@@ -40,28 +40,41 @@ def run_service(settings: Settings) -> int:
         except MailboxError as exc:
             log.error("poll failed: %s; trying again in %s s", exc, interval)
         except SQLAlchemyError as exc:
-            log.error("poll failed: database error: %s; trying again in %s s",
-                      str(getattr(exc, "orig", exc)).splitlines()[0], interval)
+            log.error(
+                "poll failed: database error: %s; trying again in %s s",
+                str(getattr(exc, "orig", exc)).splitlines()[0],
+                interval,
+            )
         else:
             log.info("poll done: %s", report.summary())
 
     scheduler = BlockingScheduler(timezone=UTC)
     scheduler.add_job(
-        poll_job, "interval", seconds=interval, id="poll", max_instances=1, coalesce=True,
-        misfire_grace_time=interval, next_run_time=datetime.now(UTC),
+        poll_job,
+        "interval",
+        seconds=interval,
+        id="poll",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=interval,
+        next_run_time=datetime.now(UTC),
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: finishing the message in hand, then stopping",
-                 signal.Signals(signum).name)
+        log.info("%s received: finishing the message in hand, then stopping", signal.Signals(signum).name)
         stopping.set()
         # Waits for the running poll, which stops after the message in hand.
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("intake running for event %s: polling %s/%s every %s s", settings.event.id,
-             settings.imap.mailbox_key, settings.imap.folder, interval)
+    log.info(
+        "intake running for event %s: polling %s/%s every %s s",
+        settings.event.id,
+        settings.imap.mailbox_key,
+        settings.imap.folder,
+        interval,
+    )
     scheduler.start()
     engine.dispose()
     log.info("intake stopped")

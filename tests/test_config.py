@@ -24,8 +24,12 @@ FULL_ENV = {
 def run_intake(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_")}
     return subprocess.run(
-        [sys.executable, "-m", "intake", *args], capture_output=True, text=True,
-        env={**base, **env}, cwd=cwd, timeout=60,
+        [sys.executable, "-m", "intake", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        cwd=cwd,
+        timeout=60,
     )
 
 
@@ -73,11 +77,25 @@ def test_every_documented_variable_overrides_the_file(tmp_path: Path) -> None:
     assert s.event.deadline.astimezone(UTC) == datetime(2026, 9, 1, 3, 0, tzinfo=UTC)
     assert s.event.timezone.key == "Asia/Tokyo"
     # The variables the issue names all exist.
-    for name in ("INTAKE_DATABASE_URL", "INTAKE_DATA_DIR", "INTAKE_IMAP_HOST", "INTAKE_IMAP_PORT",
-                 "INTAKE_IMAP_USER", "INTAKE_IMAP_PASSWORD", "INTAKE_IMAP_TLS", "INTAKE_IMAP_CA_FILE",
-                 "INTAKE_IMAP_FOLDER", "INTAKE_SMTP_HOST", "INTAKE_SMTP_PORT", "INTAKE_SMTP_USER",
-                 "INTAKE_SMTP_PASSWORD", "INTAKE_SMTP_TLS", "INTAKE_SMTP_CA_FILE", "INTAKE_DEADLINE",
-                 "INTAKE_TIMEZONE"):
+    for name in (
+        "INTAKE_DATABASE_URL",
+        "INTAKE_DATA_DIR",
+        "INTAKE_IMAP_HOST",
+        "INTAKE_IMAP_PORT",
+        "INTAKE_IMAP_USER",
+        "INTAKE_IMAP_PASSWORD",
+        "INTAKE_IMAP_TLS",
+        "INTAKE_IMAP_CA_FILE",
+        "INTAKE_IMAP_FOLDER",
+        "INTAKE_SMTP_HOST",
+        "INTAKE_SMTP_PORT",
+        "INTAKE_SMTP_USER",
+        "INTAKE_SMTP_PASSWORD",
+        "INTAKE_SMTP_TLS",
+        "INTAKE_SMTP_CA_FILE",
+        "INTAKE_DEADLINE",
+        "INTAKE_TIMEZONE",
+    ):
         assert name in ENVIRONMENT
 
 
@@ -101,8 +119,10 @@ def test_password_from_a_file_and_never_shown(tmp_path: Path) -> None:
         ({"INTAKE_SMTP_TLS": "maybe"}, "smtp.tls (INTAKE_SMTP_TLS): unknown value 'maybe'"),
         ({"INTAKE_TIMEZONE": "Mars/Olympus"}, "event.timezone (INTAKE_TIMEZONE): unknown IANA time zone"),
         ({"INTAKE_DEADLINE": "30/04/2026"}, "event.deadline (INTAKE_DEADLINE): must be a local date-time"),
-        ({"INTAKE_IMAP_PASSWORD": "", "INTAKE_IMAP_PASSWORD_FILE": "/nonexistent/pw"},
-         "imap.password (INTAKE_IMAP_PASSWORD_FILE): password file /nonexistent/pw does not exist"),
+        (
+            {"INTAKE_IMAP_PASSWORD": "", "INTAKE_IMAP_PASSWORD_FILE": "/nonexistent/pw"},
+            "imap.password (INTAKE_IMAP_PASSWORD_FILE): password file /nonexistent/pw does not exist",
+        ),
     ],
 )
 def test_a_wrong_setting_is_named(env: dict[str, str], expected: str) -> None:
@@ -117,11 +137,15 @@ def test_a_wrong_setting_is_named(env: dict[str, str], expected: str) -> None:
         ({"INTAKE_IMAP_HOST": ""}, "imap.host (INTAKE_IMAP_HOST): missing"),
         ({"INTAKE_IMAP_PORT": "0"}, "imap.port (INTAKE_IMAP_PORT): must be between 1 and 65535, got 0"),
         ({"INTAKE_IMAP_TLS": "sslv2"}, "imap.tls (INTAKE_IMAP_TLS): unknown value 'sslv2'"),
-        ({"INTAKE_IMAP_PASSWORD": "", "INTAKE_IMAP_PASSWORD_FILE": "UNREADABLE"},
-         "imap.password (INTAKE_IMAP_PASSWORD_FILE): password file"),
+        (
+            {"INTAKE_IMAP_PASSWORD": "", "INTAKE_IMAP_PASSWORD_FILE": "UNREADABLE"},
+            "imap.password (INTAKE_IMAP_PASSWORD_FILE): password file",
+        ),
     ],
 )
-def test_the_cli_stops_with_one_line_and_exit_code_2(tmp_path: Path, change: dict[str, str], expected: str) -> None:
+def test_the_cli_stops_with_one_line_and_exit_code_2(
+    tmp_path: Path, change: dict[str, str], expected: str
+) -> None:
     env = {**FULL_ENV, **change}
     if env.get("INTAKE_IMAP_PASSWORD_FILE") == "UNREADABLE":
         secret = tmp_path / "pw"

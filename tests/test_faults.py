@@ -68,8 +68,15 @@ def check_invariant(dovecot: Dovecot, env: IntakeEnv, appended: list[bytes]) -> 
 
 
 def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       imap_extra="batch_messages = 10")
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        imap_extra="batch_messages = 10",
+    )
     rng = random.Random(int(os.environ.get("INTAKE_KILL_SEED", "20260430")))
     per_round = MESSAGES // ITERATIONS
     appended: list[bytes] = []
@@ -84,7 +91,9 @@ def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path:
         # Kill once the run has recorded a random number of this round's messages,
         # plus a random few milliseconds, so kills land between any two steps.
         deadline = time.monotonic() + 60
-        while process.poll() is None and recorded_count(migrated_url) < target and time.monotonic() < deadline:
+        while (
+            process.poll() is None and recorded_count(migrated_url) < target and time.monotonic() < deadline
+        ):
             time.sleep(0.003)
         time.sleep(rng.random() * 0.02)
         if process.poll() is None:
@@ -98,8 +107,15 @@ def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path:
 
 
 def test_imap_server_stopped_mid_run(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       imap_extra="batch_messages = 10")
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        imap_extra="batch_messages = 10",
+    )
     samples = mixed(200)
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
     process = env.popen("poll", "--once")

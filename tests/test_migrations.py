@@ -13,8 +13,15 @@ from intake import db
 from intake.models import Base
 from tests.support.intake_env import REPO
 
-TABLES = {"mailbox_state", "inbound_message", "document", "finding", "reply", "audit_event",
-          "document_counter"}
+TABLES = {
+    "mailbox_state",
+    "inbound_message",
+    "document",
+    "finding",
+    "reply",
+    "audit_event",
+    "document_counter",
+}
 
 
 def _diff(url: str) -> list[object]:
@@ -51,10 +58,22 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
 
 
 def test_intake_db_upgrade_on_an_empty_database(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = {"PATH": "/usr/bin:/bin", "INTAKE_DATABASE_URL": database_url, "INTAKE_IMAP_HOST": "localhost",
-           "INTAKE_IMAP_USER": "u", "INTAKE_IMAP_PASSWORD": "p", "INTAKE_SMTP_HOST": "localhost"}
-    result = subprocess.run([sys.executable, "-m", "intake", "db", "upgrade"], capture_output=True,
-                            text=True, env=env, cwd=tmp_path, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTAKE_DATABASE_URL": database_url,
+        "INTAKE_IMAP_HOST": "localhost",
+        "INTAKE_IMAP_USER": "u",
+        "INTAKE_IMAP_PASSWORD": "p",
+        "INTAKE_SMTP_HOST": "localhost",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "intake", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     engine = db.make_engine(database_url)
     try:
@@ -63,8 +82,14 @@ def test_intake_db_upgrade_on_an_empty_database(database_url: str, tmp_path) -> 
         engine.dispose()
     assert _tables(database_url) == TABLES
     # Running it again is harmless.
-    again = subprocess.run([sys.executable, "-m", "intake", "db", "upgrade"], capture_output=True,
-                           text=True, env=env, cwd=tmp_path, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "intake", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
 
 

@@ -14,8 +14,12 @@ def test_rfc2231_non_ascii_file_name_and_encoded_subject() -> None:
     msg["From"] = "=?utf-8?b?0KTRkdC00L7RgCDQmNCy0LDQvdC+0LI=?= <f.ivanov@example.ru>"
     msg["Subject"] = "Wkład: interoperacyjność światów wirtualnych"
     msg.set_content("x")
-    msg.add_attachment(b"PK\x03\x04data", maintype="application", subtype="octet-stream",
-                       filename="Вклад по метавселенной.docx")
+    msg.add_attachment(
+        b"PK\x03\x04data",
+        maintype="application",
+        subtype="octet-stream",
+        filename="Вклад по метавселенной.docx",
+    )
     inbound = parse_message(msg.as_bytes())
     assert inbound.subject == "Wkład: interoperacyjność światów wirtualnych"
     assert inbound.sender == "f.ivanov@example.ru"
@@ -57,8 +61,10 @@ def test_header_injection_is_flattened() -> None:
 
 
 def test_bad_message_id_and_from_do_not_raise() -> None:
-    raw = (b"From: =?UTF-8?Q?=0AMy_self?= <me@example.org>\r\n"
-           b"Message-ID: <[b378@microsoft.com]>\r\nSubject: s\r\n\r\nx\r\n")
+    raw = (
+        b"From: =?UTF-8?Q?=0AMy_self?= <me@example.org>\r\n"
+        b"Message-ID: <[b378@microsoft.com]>\r\nSubject: s\r\n\r\nx\r\n"
+    )
     inbound = parse_message(raw)
     assert inbound.message_id == "<[b378@microsoft.com]>"
     assert inbound.sender == "me@example.org"

@@ -29,8 +29,11 @@ def intake_env(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> IntakeEnv
 def folder_contents(dovecot: Dovecot) -> dict[str, dict[int, bytes]]:
     """Every selectable folder and the messages in it."""
     with dovecot.client() as client:
-        names = [name for flags, _, name in client.list_folders()
-                 if not {b"\\Noselect", b"\\NonExistent"} & set(flags)]
+        names = [
+            name
+            for flags, _, name in client.list_folders()
+            if not {b"\\Noselect", b"\\NonExistent"} & set(flags)
+        ]
     return {name: dovecot.fetch_all(name) for name in names}
 
 
@@ -57,8 +60,9 @@ def test_200_mixed_messages_are_recorded_once_and_filed(dovecot: Dovecot, intake
             assert entry["status"] == "quarantined" and entry["error"]
         elif sample.kind == "duplicate":
             assert entry["status"] == "duplicate"
-            original = by_uid[entry["duplicate_of"] and next(
-                e["uid"] for e in entries if e["id"] == entry["duplicate_of"])]
+            original = by_uid[
+                entry["duplicate_of"] and next(e["uid"] for e in entries if e["id"] == entry["duplicate_of"])
+            ]
             assert original["message_id"] == sample.message_id
             assert original["status"] != "duplicate"
         else:
@@ -98,9 +102,18 @@ def test_200_mixed_messages_are_recorded_once_and_filed(dovecot: Dovecot, intake
     assert len(intake_env.log_json()) == 200
 
 
-def test_poll_twice_without_filing_records_nothing_new(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       imap_extra="file_messages = false")
+def test_poll_twice_without_filing_records_nothing_new(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path
+) -> None:
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        imap_extra="file_messages = false",
+    )
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(20)])
     env.run("poll", "--once", check=True)
     env.run("poll", "--once", check=True)
@@ -134,9 +147,18 @@ def test_a_message_left_behind_by_a_crash_is_only_filed(dovecot: Dovecot, intake
     assert all(e["filed_folder"] for e in entries)
 
 
-def test_uidvalidity_change_does_not_record_again(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       imap_extra="file_messages = false")
+def test_uidvalidity_change_does_not_record_again(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path
+) -> None:
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        imap_extra="file_messages = false",
+    )
     samples = mixed(10, with_faults=False)
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
     env.run("poll", "--once", check=True)
@@ -146,10 +168,17 @@ def test_uidvalidity_change_does_not_record_again(dovecot: Dovecot, migrated_url
         client.select_folder("INBOX")
         client.copy(client.search(["ALL"]), "Rebuilt")
     settings = env.settings()
-    env2 = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                        imap_extra='file_messages = false\nfolder = "Rebuilt"')
+    env2 = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        imap_extra='file_messages = false\nfolder = "Rebuilt"',
+    )
     # Same mailbox key, new folder: the messages are recognised by Message-ID and content.
-    result = env2.run("poll", "--once", check=True)
+    env2.run("poll", "--once", check=True)
     entries = env2.log_json()
     statuses = Counter(e["status"] for e in entries)
     assert len(entries) == 20 and statuses["duplicate"] == 10, statuses
@@ -159,8 +188,15 @@ def test_uidvalidity_change_does_not_record_again(dovecot: Dovecot, migrated_url
 def test_a_message_over_the_size_limit_is_recorded_from_its_headers(
     dovecot: Dovecot, migrated_url: str, tmp_path: Path
 ) -> None:
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       imap_extra="max_message_bytes = 65536")
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        imap_extra="max_message_bytes = 65536",
+    )
     msg = EmailMessage()
     msg["From"] = "Big Sender <big@example.org>"
     msg["To"] = "tsbjcamv@itu.int"

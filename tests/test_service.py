@@ -27,8 +27,16 @@ def wait_until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-unt
 def test_run_polls_on_schedule_and_survives_the_server_dying(
     dovecot: Dovecot, migrated_url: str, tmp_path: Path
 ) -> None:
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       extra="", imap_extra="")
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        extra="",
+        imap_extra="",
+    )
     text = env.config_path.read_text().replace("[service]", "[service]\npoll_interval = 5")
     env.config_path.write_text(text)
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(10, with_faults=False)])

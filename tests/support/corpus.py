@@ -57,9 +57,12 @@ def _message(i: int, subject: str, attachment: tuple[str, bytes] | None) -> tupl
     msg.set_content(f"Dear secretariat,\n\nmessage number {i}.\n")
     if attachment is not None:
         name, data = attachment
-        msg.add_attachment(data, maintype="application",
-                           subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
-                           filename=name)
+        msg.add_attachment(
+            data,
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+            filename=name,
+        )
     return msg.as_bytes(), message_id
 
 

@@ -21,8 +21,9 @@ PG_ADMIN_URL = os.environ.get("INTAKE_TEST_PG", "postgresql://postgres@127.0.0.1
 def _pg_admin():  # type: ignore[no-untyped-def]
     import psycopg
 
-    return psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"),
-                           autocommit=True, connect_timeout=5)
+    return psycopg.connect(
+        PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True, connect_timeout=5
+    )
 
 
 def _require_postgres() -> None:

@@ -63,8 +63,12 @@ class IntakeEnv:
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=self.env(), cwd=REPO,
+            self.command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+            cwd=REPO,
         )
 
     def log_json(self) -> list[dict[str, Any]]:
