@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings, Settings, load_settings
+from intake.db import make_engine, make_sessionmaker
 from intake.models import Base
+from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.smtp import SmtpSink
 from tests.support.smtp_fixtures import smtp_sink  # noqa: F401  (a fixture)
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 BASE_ENV = {
     "INTAKE_IMAP_HOST": "127.0.0.1",
     "INTAKE_IMAP_USER": "tsbjcamv@itu.int",
@@ -73,34 +72,33 @@ class Database:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A uniquely named PostgreSQL database for this module, dropped afterwards."""
+    """A uniquely named PostgreSQL database for this module, dropped afterwards.
+
+    Skipped when PostgreSQL is unreachable, failed instead under CI=true
+    (tests.support.databases decides both).
+    """
+    url = create_pg_database()
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"intake_replies_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield url
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        drop_pg_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Database]:
-    """An empty schema on SQLite (a file) and on PostgreSQL: every test runs on both."""
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """An empty schema on SQLite (a file) and on PostgreSQL: every test runs on both.
+
+    Engines and sessions come from intake.db, as in the service (SQLite in WAL
+    mode with a busy timeout; sessions that do not expire on commit).
+    """
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/intake.db"
+        url = f"sqlite:///{tmp_path / 'intake.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-    engine = create_engine(url)
+    engine = make_engine(url)
     Base.metadata.create_all(engine)
     try:
-        yield Database(url, engine, sessionmaker(engine))
+        yield Database(url, engine, make_sessionmaker(engine))
     finally:
         if request.param == "postgresql":  # the database is shared by the module
             Base.metadata.drop_all(engine)

@@ -43,20 +43,26 @@ X-MS-Has-Attach: yes
 X-MS-TNEF-Correlator:
 X-Auto-Response-Suppress: All
 X-MS-Exchange-Organization-AuthAs: Anonymous
-Authentication-Results: spf=pass (sender IP is 40.107.1.2) smtp.mailfrom=contoso.com; dkim=pass (signature was verified) header.d=contoso.com;dmarc=pass action=none header.from=contoso.com;compauth=pass reason=100
+Authentication-Results: spf=pass (sender IP is 40.107.1.2)
+ smtp.mailfrom=contoso.com; dkim=pass (signature was verified)
+ header.d=contoso.com;dmarc=pass action=none header.from=contoso.com;compauth=pass
+ reason=100
 MIME-Version: 1.0
 Content-Type: text/plain; charset="us-ascii"
 """
 
 GMAIL_HUMAN = """Return-Path: <li.wei.research@gmail.com>
-Received: from mail-ej1-f41.google.com (mail-ej1-f41.google.com [209.85.218.41]) by mx.itu.int; Mon, 20 Apr 2026 09:12:13 +0000
-DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=gmail.com; s=20230601; h=to:subject:message-id:date:from:mime-version; bh=abc=; b=def=
+Received: from mail-ej1-f41.google.com (mail-ej1-f41.google.com [209.85.218.41])
+ by mx.itu.int; Mon, 20 Apr 2026 09:12:13 +0000
+DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=gmail.com; s=20230601;
+ h=to:subject:message-id:date:from:mime-version; bh=abc=; b=def=
 From: =?UTF-8?B?5p2O5Lyf?= <li.wei.research@gmail.com>
 To: tsbjcamv@itu.int
 Subject: =?UTF-8?B?5YWD5a6H5a6Z5qCH5YeG5YyW6L6T5YWl?=
 Date: Mon, 20 Apr 2026 17:12:01 +0800
 Message-ID: <CAKx9vQ1xyz+abc=@mail.gmail.com>
-Authentication-Results: mx.itu.int; spf=pass smtp.mailfrom=gmail.com; dkim=pass header.d=gmail.com; dmarc=pass (p=NONE sp=QUARANTINE dis=NONE) header.from=gmail.com
+Authentication-Results: mx.itu.int; spf=pass smtp.mailfrom=gmail.com; dkim=pass header.d=gmail.com;
+ dmarc=pass (p=NONE sp=QUARANTINE dis=NONE) header.from=gmail.com
 MIME-Version: 1.0
 Content-Type: text/plain; charset="UTF-8"
 """
@@ -183,7 +189,8 @@ Content-Type: text/plain; charset="utf-8"
 
 # Forged From: our server (authserv-id mx.itu.int) found DMARC failed.
 DMARC_FAIL = """Return-Path: <bounce@attacker.example>
-Authentication-Results: mx.itu.int; spf=pass smtp.mailfrom=attacker.example; dkim=none; dmarc=fail (p=REJECT sp=REJECT dis=NONE) header.from=example.org
+Authentication-Results: mx.itu.int; spf=pass smtp.mailfrom=attacker.example; dkim=none;
+ dmarc=fail (p=REJECT sp=REJECT dis=NONE) header.from=example.org
 From: Alice Martin <alice@example.org>
 To: tsbjcamv@itu.int
 Subject: My contribution

@@ -1,0 +1,729 @@
+"""Compose replies: turn a decision about one inbound message into a MIME message.
+
+This module owns what a contributor reads and the headers around it. It does
+no I/O besides reading the secretariat's templates and the blank document
+template, and never sends anything (that is `intake.outbox`).
+
+- The wording lives in Jinja2 templates, `<kind>.txt.j2` and `<kind>.html.j2`
+  for each kind in `KINDS`, in `[event.replies] templates_dir` (default: the
+  shipped `config/replies/`). HTML is autoescaped, undefined names are errors
+  (`StrictUndefined`), and the templates run in Jinja's sandbox because they
+  are edited outside the code base. `check_templates` renders them all with
+  sample data so a broken template is caught by `intake check-config`.
+- Every header value that comes from the contributor (subject, name, ids) is
+  cut to one line without control characters before it reaches the header
+  code, so no input can add a header. Messages are built with the stdlib's
+  `policy.SMTP` (CRLF, 7-bit: RFC 2047 headers, RFC 2231 file names,
+  quoted-printable bodies), with three header classes of our own (`_policy`):
+  `In-Reply-To` / `References` are folded between message ids and never
+  encoded (the stdlib would RFC 2047-encode a long id and break threading);
+  a non-ASCII `Subject` or display name in `From` / `To` is encoded by the
+  legacy `email.header` encoder, because the new folder can drop a space
+  between two encoded words.
+
+The names a template can use are listed in `template_namespace`.
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.policy
+import email.utils
+import functools
+import logging
+import mimetypes
+import re
+import secrets
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.headerregistry import (
+    Address,
+    BaseHeader,
+    HeaderRegistry,
+    UniqueAddressHeader,
+    UniqueUnstructuredHeader,
+    UnstructuredHeader,
+)
+from email.message import EmailMessage
+from email.policy import Policy
+from pathlib import Path
+from typing import Any, NamedTuple, cast
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from intake.config import ConfigError, EventSettings, shipped_config_dir
+from intake.findings import Found, Severity
+from intake.models import DocumentStatus
+from intake.parse import Inbound
+from intake.screen import OWN_MESSAGE_ID_PREFIX, deliverable_address
+from intake.verdict import MessageVerdict
+
+log = logging.getLogger(__name__)
+
+KINDS = ("acknowledgement", "rejection", "late_notice")
+FORMATS = ("txt", "html")
+MAX_TEMPLATE_ATTACHMENT = 20 * 2**20  # a blank template is ~100 KB; refuse to mail anything huge
+_SUBJECT_CHARS = 200
+_NAME_CHARS = 100
+_TEXT_CHARS = 300  # titles, sources, file names shown in a reply
+_MAX_REFERENCES = 10
+# Not left to mimetypes alone: its table depends on the host's /etc/mime.types.
+_OFFICE_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".dotx": "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+    ".doc": "application/msword",
+    ".pdf": "application/pdf",
+}
+
+
+class RecipientError(ValueError):
+    """The reply address is not safe to put in a header or an SMTP command."""
+
+
+# --- configuration ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepliesConfig:
+    """The validated `[event.replies]` table.
+
+    templates_dir: directory of the `<kind>.txt.j2` / `<kind>.html.j2`
+        templates; an absolute path. Default: the shipped config/replies.
+    template_link: where contributors can download the blank template
+        (http or https). Shown when the template is not attached. Default none.
+    attach_template: attach `event.template` to rejections. Default true.
+    zone_label: how the event's local time is named, e.g. "Geneva time".
+        Default: the zone's abbreviation (CEST, CET).
+    daily_cap: at most this many replies to one address in 24 hours; what is
+        over the cap is recorded as suppressed, not sent. Default 10.
+    """
+
+    templates_dir: Path
+    template_link: str | None = None
+    attach_template: bool = True
+    zone_label: str = ""
+    daily_cap: int = 10
+
+
+_REPLY_KEYS = ("templates_dir", "template_link", "attach_template", "zone_label", "daily_cap")
+
+
+def replies_config(event: EventSettings) -> RepliesConfig:
+    """Read `[event.replies]`; raises ConfigError naming the bad key."""
+    table: Mapping[str, Any] = event.replies or {}
+    for key in table:
+        if key not in _REPLY_KEYS:
+            raise ConfigError(
+                f"event.replies.{key}", f"unknown setting; known: {', '.join(_REPLY_KEYS)}"
+            )
+
+    def text(key: str) -> str:
+        value = table.get(key, "")
+        if not isinstance(value, str):
+            raise ConfigError(f"event.replies.{key}", "must be text")
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ConfigError(f"event.replies.{key}", "must be a single line")
+        return value.strip()
+
+    directory_text = text("templates_dir")
+    if directory_text:
+        directory = Path(directory_text).expanduser()
+        if not directory.is_absolute():
+            raise ConfigError(
+                "event.replies.templates_dir", f"give an absolute path, got {directory_text!r}"
+            )
+        if not directory.is_dir():
+            raise ConfigError("event.replies.templates_dir", f"no such directory: {directory}")
+    else:
+        directory = shipped_config_dir() / "replies"
+    link = text("template_link")
+    if link and not re.match(r"^https?://[^\s<>\"]+$", link):
+        raise ConfigError("event.replies.template_link", f"must be an http(s) URL, got {link!r}")
+    attach = table.get("attach_template", True)
+    if not isinstance(attach, bool):
+        raise ConfigError("event.replies.attach_template", "must be true or false")
+    cap = table.get("daily_cap", 10)
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 1000:
+        raise ConfigError("event.replies.daily_cap", f"must be a whole number from 1 to 1000, got {cap!r}")
+    return RepliesConfig(
+        templates_dir=directory,
+        template_link=link or None,
+        attach_template=attach,
+        zone_label=text("zone_label"),
+        daily_cap=cap,
+    )
+
+
+def validate_replies(event: EventSettings) -> None:
+    """Raise ConfigError("event.replies.<key>", problem) if the table is wrong."""
+    replies_config(event)
+
+
+# --- what the caller hands over -------------------------------------------------------
+
+
+class FindingLine(NamedTuple):
+    """One finding as a reply shows it: (code, severity, message, fix)."""
+
+    code: str
+    severity: str  # error | warning | info
+    message: str
+    fix: str
+
+    @classmethod
+    def of(cls, found: Found) -> FindingLine:
+        return cls(found.code, str(found.severity), found.message, found.fix)
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    """One file of the inbound message, as a reply shows it."""
+
+    filename: str | None
+    status: str  # a DocumentStatus value
+    number: str | None = None  # set once accepted
+    title: str | None = None
+    source: str | None = None
+    findings: tuple[FindingLine, ...] = ()
+
+    @property
+    def errors(self) -> tuple[FindingLine, ...]:
+        return tuple(f for f in self.findings if f.severity == Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[FindingLine, ...]:
+        return tuple(f for f in self.findings if f.severity == Severity.WARNING)
+
+    @property
+    def name(self) -> str:
+        """What to call the file in a sentence."""
+        return self.filename or "(a file without a name)"
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    """Everything about one inbound message that a reply needs.
+
+    `recipient` is decided by the caller (see `intake.screen.reply_address`);
+    `recipient_name` is shown only as the To display name and the greeting.
+    `received_at` is the server's receipt time (aware).
+    """
+
+    recipient: str
+    received_at: datetime
+    subject: str | None = None
+    message_id: str | None = None
+    references: tuple[str, ...] = ()
+    recipient_name: str | None = None
+    documents: tuple[DocumentLine, ...] = ()
+    findings: tuple[FindingLine, ...] = ()  # about the message as a whole
+
+    @classmethod
+    def from_verdict(
+        cls,
+        inbound: Inbound,
+        verdict: MessageVerdict,
+        *,
+        recipient: str,
+        received_at: datetime,
+        numbers: Mapping[int, str] | None = None,
+    ) -> ReplyContext:
+        """Build the context from the parse and the judgement.
+
+        `numbers` maps a document's part_index to the number it was given.
+        Findings of severity info are only recorded, never shown.
+        """
+        numbers = numbers or {}
+
+        def shown(items: Sequence[Found]) -> tuple[FindingLine, ...]:
+            return tuple(FindingLine.of(f) for f in items if f.severity != Severity.INFO)
+
+        documents = tuple(
+            DocumentLine(
+                filename=d.filename,
+                status=str(d.status),
+                number=numbers.get(d.part_index),
+                title=d.title,
+                source=d.source,
+                findings=shown(d.findings),
+            )
+            for d in verdict.documents
+        )
+        references = tuple(_MSG_ID_IN.findall(inbound.header("References") or ""))
+        if not references:
+            references = tuple(_MSG_ID_IN.findall(inbound.header("In-Reply-To") or ""))[:1]
+        same_person = recipient.lower() == (inbound.sender or "").lower()
+        return cls(
+            recipient=recipient,
+            received_at=received_at,
+            subject=inbound.subject,
+            message_id=inbound.message_id,
+            references=references,
+            recipient_name=inbound.sender_name if same_person else None,
+            documents=documents,
+            findings=shown(verdict.findings),
+        )
+
+
+@dataclass(frozen=True)
+class ComposedReply:
+    """A reply ready for the outbox: the columns of a `Reply` row and its bytes."""
+
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    rfc_message_id: str
+    raw: bytes = field(repr=False)
+
+
+# --- header safety ----------------------------------------------------------------------
+
+_MSG_ID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>$")  # printable ASCII, no < >
+_MSG_ID_IN = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
+_REPLY_PREFIX = re.compile(
+    r"^(?:\s*(?:re|aw|antw|sv|vs|odp|rif|回复|回覆|答复)\s*(?:\[\d+\])?\s*[:：])+\s*", re.IGNORECASE
+)
+# Directional embeddings/overrides can make a header display as something else.
+_BIDI_OVERRIDES = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def one_line(value: str | None, limit: int) -> str:
+    """Text safe for one header or one line of a reply: no control, line or
+    paragraph separators, no bidi overrides; whitespace collapsed; bounded."""
+    if not value:
+        return ""
+    kept = []
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Zl", "Zp") or ch in _BIDI_OVERRIDES:
+            kept.append(" ")
+        else:
+            kept.append(ch)
+    text = " ".join("".join(kept).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def reply_subject(original: str | None, numbers: Sequence[str] = ()) -> str:
+    """`Re: <original>` with the numbers given, never `Re: Re:`."""
+    core = _REPLY_PREFIX.sub("", one_line(original, _SUBJECT_CHARS)) or "(no subject)"
+    missing = [n for n in numbers if n not in core]
+    return f"Re: {core}" + (f" [{', '.join(missing)}]" if missing else "")
+
+
+def _message_id(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value if _MSG_ID.match(value) else None
+
+
+def new_message_id(event: EventSettings) -> str:
+    """Our Message-ID; `intake.screen` recognises the prefix when a reply comes back."""
+    domain = event.address.rpartition("@")[2]
+    return f"<{OWN_MESSAGE_ID_PREFIX}{secrets.token_hex(16)}@{domain}>"
+
+
+class _MessageIdList(UnstructuredHeader):
+    """In-Reply-To / References: folded between ids, never RFC 2047-encoded."""
+
+    name: str  # provided by BaseHeader, which the registry mixes in
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: " + (policy.linesep + " ").join(str(self).split()) + policy.linesep
+
+
+def _encoded_words(text: str, header_name: str, policy: Policy) -> str:
+    # The stdlib's legacy encoder keeps every space inside an encoded word.
+    # policy.SMTP's own folder (3.11) may fold at a space between two encoded
+    # words, and RFC 2047 readers drop such a space: "двойники ¡" came back as
+    # "двойники¡". Found by the hypothesis test in tests/replies/test_compose.py.
+    encoded = email.header.Header(text, "utf-8", header_name=header_name)
+    return encoded.encode(linesep=policy.linesep)
+
+
+class _Subject(UniqueUnstructuredHeader):
+    """Subject: non-ASCII text encoded without losing a space."""
+
+    name: str
+
+    def fold(self, *, policy: Policy) -> str:
+        text = str(self)
+        if text.isascii():
+            return cast(str, super().fold(policy=policy))  # type: ignore[misc]
+        return f"{self.name}: {_encoded_words(text, self.name, policy)}{policy.linesep}"
+
+
+class _Mailbox(UniqueAddressHeader):
+    """From / To (one mailbox): a non-ASCII display name encoded without losing a space."""
+
+    name: str
+
+    def fold(self, *, policy: Policy) -> str:
+        addresses = self.addresses
+        display_name = addresses[0].display_name if len(addresses) == 1 else ""
+        if not display_name or display_name.isascii():
+            return cast(str, super().fold(policy=policy))  # type: ignore[misc]
+        encoded = _encoded_words(display_name, self.name, policy)
+        return f"{self.name}: {encoded} <{addresses[0].addr_spec}>{policy.linesep}"
+
+
+def _policy() -> Policy:
+    # A registry of our own: HeaderRegistry instances are shared by the stdlib
+    # policies, and mapping a type on the shared one would change every policy.
+    # The registry mixes BaseHeader into each class, hence the casts.
+    registry = HeaderRegistry()
+    for name, header_class in (
+        ("in-reply-to", _MessageIdList),
+        ("references", _MessageIdList),
+        ("subject", _Subject),
+        ("from", _Mailbox),
+        ("to", _Mailbox),
+    ):
+        registry.map_to_type(name, cast(type[BaseHeader], header_class))
+    return email.policy.SMTP.clone(header_factory=registry)
+
+
+_POLICY = _policy()
+
+
+# --- times ------------------------------------------------------------------------------------
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time as a reply shows it, in the event's zone and in UTC."""
+
+    local: str  # "Thursday 30 April 2026, 23:59 CEST" or "..., 23:59 Geneva time"
+    utc: str  # "Thursday 30 April 2026, 21:59 UTC"
+    both: str  # "Thursday 30 April 2026, 23:59 CEST (21:59 UTC)"; the UTC day when it differs
+    iso: str  # "2026-04-30T21:59:59+00:00"
+
+
+def _day(value: date) -> str:
+    # Not strftime: its names follow the process locale.
+    return f"{_DAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def moment(
+    value: datetime, event: EventSettings, zone_label: str = "", seconds: bool = False
+) -> Moment:
+    """Format `value` for a reply; `seconds` for receipt times, where they can matter."""
+    local = value.astimezone(event.timezone)
+    utc = value.astimezone(UTC)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    zone = zone_label or local.tzname() or str(event.timezone)
+    local_text = f"{_day(local)}, {local.strftime(clock)} {zone}"
+    utc_clock = f"{utc.strftime(clock)} UTC"
+    utc_text = f"{_day(utc)}, {utc_clock}"
+    same_day = local.date() == utc.date()
+    return Moment(
+        local=local_text,
+        utc=utc_text,
+        both=f"{local_text} ({utc_clock if same_day else utc_text})",
+        iso=utc.isoformat(),
+    )
+
+
+def time_left(deadline: datetime, now: datetime) -> str | None:
+    """"2 days, 3 hours and 5 minutes" until the deadline; None once it has passed."""
+    remaining = deadline - now
+    if remaining <= timedelta(0):
+        return None
+    minutes = int(remaining.total_seconds() // 60)
+    if minutes == 0:
+        return "less than a minute"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        f"{n} {unit}{'' if n == 1 else 's'}"
+        for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
+        if n
+    ]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+# --- templates --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(directory: str) -> jinja2.Environment:
+    return ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",),
+            disabled_extensions=("txt.j2",),
+            default_for_string=False,
+            default=False,
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,  # the secretariat edits templates while the service runs
+    )
+
+
+def _clean_document(doc: DocumentLine) -> DocumentLine:
+    return DocumentLine(
+        filename=one_line(doc.filename, _TEXT_CHARS) or None,
+        status=doc.status,
+        number=one_line(doc.number, 64) or None,
+        title=one_line(doc.title, _TEXT_CHARS) or None,
+        source=one_line(doc.source, _TEXT_CHARS) or None,
+        findings=tuple(_clean_finding(f) for f in doc.findings),
+    )
+
+
+def _clean_finding(found: FindingLine) -> FindingLine:
+    return FindingLine(found.code, found.severity, found.message.strip(), found.fix.strip())
+
+
+def template_namespace(
+    kind: str,
+    context: ReplyContext,
+    event: EventSettings,
+    now: datetime,
+    config: RepliesConfig,
+    attached: str | None,
+) -> dict[str, Any]:
+    """The names every reply template can use (this is the templates' contract).
+
+    kind, recipient, recipient_name (None if unknown), subject (the original,
+    one line), reply_subject, numbers (list of str; acknowledgements only),
+    received and deadline (Moment: local, utc, both, iso), time_left (str, None once passed), deadline_passed,
+    event (name, acronym, group, address, address_name, meeting_place,
+    meeting_date, preregistration_deadline (None if unset), late_policy),
+    documents / accepted / refused / late / companions (DocumentLine lists:
+    filename, name, status, number, title, source, findings, errors,
+    warnings), findings (message-level FindingLines: code, severity, message,
+    fix), message_errors, message_warnings, template_attached (file name or
+    None), template_link (URL or None).
+    """
+    documents = [_clean_document(d) for d in context.documents]
+    accepted = [d for d in documents if d.status == DocumentStatus.ACCEPTED]
+    # Numbers go in the subject of an acknowledgement only: that is where they are news.
+    numbers = [d.number for d in accepted if d.number] if kind == "acknowledgement" else []
+    findings = [_clean_finding(f) for f in context.findings]
+    return {
+        "kind": kind,
+        "recipient": context.recipient,
+        "recipient_name": one_line(context.recipient_name, _NAME_CHARS) or None,
+        "subject": one_line(context.subject, _SUBJECT_CHARS) or "(no subject)",
+        "reply_subject": reply_subject(context.subject, numbers),
+        "numbers": numbers,
+        "received": moment(context.received_at, event, config.zone_label, seconds=True),
+        "deadline": moment(event.deadline, event, config.zone_label),
+        "time_left": time_left(event.deadline, now),
+        "deadline_passed": now >= event.deadline,
+        "event": {
+            "name": event.name,
+            "acronym": event.acronym,
+            "group": event.group,
+            "address": event.address,
+            "address_name": event.address_name,
+            "meeting_place": event.meeting_place,
+            "meeting_date": _day(event.meeting_date),
+            "preregistration_deadline": (
+                _day(event.preregistration_deadline) if event.preregistration_deadline else None
+            ),
+            "late_policy": event.late_policy,
+        },
+        "documents": documents,
+        "accepted": accepted,
+        "refused": [d for d in documents if d.status == DocumentStatus.REJECTED],
+        "late": [d for d in documents if d.status == DocumentStatus.LATE],
+        "companions": [d for d in documents if d.status == DocumentStatus.COMPANION],
+        "findings": findings,
+        "message_errors": [f for f in findings if f.severity == Severity.ERROR],
+        "message_warnings": [f for f in findings if f.severity == Severity.WARNING],
+        "template_attached": attached,
+        "template_link": config.template_link,
+    }
+
+
+def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
+    return _environment(str(config.templates_dir)).get_template(name).render(namespace)
+
+
+def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tuple[str, bytes] | None:
+    """The blank template to attach to a rejection, or None (then the link is shown)."""
+    if kind != "rejection" or not config.attach_template or event.template is None:
+        return None
+    try:
+        if event.template.stat().st_size > MAX_TEMPLATE_ATTACHMENT:
+            log.warning("event.template %s is too large to attach", event.template)
+            return None
+        return event.template.name, event.template.read_bytes()
+    except OSError as exc:
+        # A reply without the attachment beats no reply; check-config reports it.
+        log.warning("event.template %s cannot be read: %s", event.template, exc.strerror)
+        return None
+
+
+# --- composing ----------------------------------------------------------------------------
+
+
+def compose_reply(
+    kind: str, context: ReplyContext, event: EventSettings, now: datetime
+) -> ComposedReply:
+    """Build the reply of this kind as a MIME message (text + HTML alternative).
+
+    `now` (aware) dates the message and computes the time left. Raises
+    RecipientError when `context.recipient` is not a safe address, ValueError
+    for an unknown kind, ConfigError for a bad `[event.replies]`, and
+    jinja2.TemplateError for a broken template (which `check_templates`
+    reports beforehand).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown reply kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if now.tzinfo is None or context.received_at.tzinfo is None:
+        raise ValueError("now and context.received_at must be timezone-aware")
+    recipient = deliverable_address(context.recipient)
+    if recipient is None:
+        raise RecipientError(f"not a safe reply address: {one_line(context.recipient, 80)!r}")
+    config = replies_config(event)
+    attachment = _template_file(kind, event, config)
+    namespace = template_namespace(
+        kind, context, event, now, config, attachment[0] if attachment else None
+    )
+    body_text = _render(config, f"{kind}.txt.j2", namespace)
+    body_html = _render(config, f"{kind}.html.j2", namespace)
+    subject: str = namespace["reply_subject"]
+    message_id = new_message_id(event)
+
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = Address(display_name=one_line(event.address_name, _NAME_CHARS), addr_spec=event.address)
+    msg["To"] = Address(display_name=namespace["recipient_name"] or "", addr_spec=recipient)
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.format_datetime(now.astimezone(event.timezone))
+    msg["Message-ID"] = message_id
+    parent = _message_id(context.message_id)
+    if parent:
+        msg["In-Reply-To"] = parent
+    references = [r for r in (_message_id(r) for r in context.references) if r]
+    if parent:
+        references.append(parent)
+    if len(references) > _MAX_REFERENCES:  # keep the thread's root and the latest ones
+        references = references[:1] + references[-(_MAX_REFERENCES - 1) :]
+    if references:
+        msg["References"] = " ".join(references)
+    # RFC 3834: tells well-behaved responders not to answer us; Exchange honours
+    # X-Auto-Response-Suppress. Together they keep two robots from ping-ponging.
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    # Quoted-printable keeps the bytes 7-bit: no reliance on the server's 8BITMIME.
+    msg.set_content(body_text, cte="quoted-printable")
+    msg.add_alternative(body_html, subtype="html", cte="quoted-printable")
+    if attachment:
+        filename, data = attachment
+        content_type = (
+            _OFFICE_TYPES.get(Path(filename).suffix.lower())
+            or mimetypes.guess_type(filename)[0]
+            or "application/octet-stream"
+        )
+        maintype, _, subtype = content_type.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return ComposedReply(
+        recipient=recipient,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        rfc_message_id=message_id,
+        raw=msg.as_bytes(),
+    )
+
+
+# --- checking the templates ---------------------------------------------------------------
+
+
+def sample_context(received_at: datetime) -> ReplyContext:
+    """A context exercising every branch: accepted, refused, warnings, non-ASCII."""
+    warning = FindingLine(
+        "sample.warning", "warning", "The abstract is longer than one page.", "Shorten it."
+    )
+    error = FindingLine(
+        "sample.error", "error", "The document is not based on the template.", "Use the template."
+    )
+    return ReplyContext(
+        recipient="contributor@example.org",
+        received_at=received_at,
+        subject="Contribution: 元宇宙 — метавселенная — الميتافيرس",
+        message_id="<sample.1@example.org>",
+        references=("<sample.0@example.org>",),
+        recipient_name="Ана Петровић",
+        documents=(
+            DocumentLine(
+                "input.docx", DocumentStatus.ACCEPTED, "SAMPLE-001", "A title", "Org A", (warning,)
+            ),
+            DocumentLine("second.docx", DocumentStatus.ACCEPTED, "SAMPLE-002", None, None),
+            DocumentLine("bad.docx", DocumentStatus.REJECTED, None, None, None, (error, warning)),
+            DocumentLine("input.pdf", DocumentStatus.COMPANION),
+            DocumentLine("late.docx", DocumentStatus.LATE),
+        ),
+        findings=(warning,),
+    )
+
+
+def check_templates(event: EventSettings) -> list[str]:
+    """Render every reply template with sample data; return the problems found.
+
+    An empty list means every kind renders in both formats. Meant for
+    `intake check-config`, so that a contributor never meets a broken template.
+    """
+    try:
+        config = replies_config(event)
+    except ConfigError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    if config.attach_template and event.template is not None:
+        try:
+            with event.template.open("rb"):
+                pass
+        except OSError as exc:
+            problems.append(f"event.template: {event.template} cannot be read ({exc.strerror})")
+    received = event.deadline - timedelta(days=2)
+    samples = [
+        (label, context, now)
+        for label, context in (
+            ("full", sample_context(received)),
+            ("minimal", ReplyContext(recipient="x@example.org", received_at=received)),
+        )
+        for now in (received, event.deadline + timedelta(hours=1))  # before and after
+    ]
+    for kind in KINDS:
+        for fmt in FORMATS:
+            problem = _first_problem(config, event, kind, f"{kind}.{fmt}.j2", samples)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+def _first_problem(
+    config: RepliesConfig,
+    event: EventSettings,
+    kind: str,
+    name: str,
+    samples: list[tuple[str, ReplyContext, datetime]],
+) -> str | None:
+    where = config.templates_dir / name
+    for label, context, now in samples:
+        namespace = template_namespace(kind, context, event, now, config, None)
+        try:
+            text = _render(config, name, namespace)
+        except jinja2.TemplateNotFound:
+            return f"{where}: missing"
+        except jinja2.TemplateSyntaxError as exc:
+            return f"{where}:{exc.lineno}: {exc.message}"
+        except Exception as exc:  # UndefinedError, SecurityError, a filter's error, ...
+            return f"{where}: fails with the {label} sample: {type(exc).__name__}: {exc}"
+        if not text.strip():
+            return f"{where}: renders empty text"
+    return None

@@ -1,0 +1,469 @@
+"""The outbox: the one place that sends mail.
+
+Replies are written as `Reply` rows (status `pending`) in the same
+transaction as the decision they announce; this module delivers them with
+aiosmtplib and records the outcome. It owns the row's life after that:
+
+    pending --claim--> sending --250--> sent
+       ^                  |--4xx, connection error, timeout--> pending (attempts+1, backoff)
+       |                  |--5xx, all recipients refused, bad certificate--> failed
+       +--lease expired---+        failed --retry_failed--> pending
+
+Claiming. Each row is claimed just before it is sent, in its own committed
+transaction, so that two processes never send the same reply: on PostgreSQL
+with `SELECT ... FOR UPDATE SKIP LOCKED` (a second sender skips the locked row
+instead of waiting for it); on SQLite, which silently drops FOR UPDATE, with
+`UPDATE ... WHERE id = :id AND status = 'pending'`, which only one writer can
+win. Claiming one row at a time keeps the lease short: it only has to outlast
+one SMTP transaction, not a whole batch.
+
+The duplicate window. A reply is marked `sent` in its own commit right after
+the server's 250 answer to DATA. If the process dies between that answer and
+that commit, the row stays `sending`; once its lease expires
+(`lease_for`) it goes back to `pending` and is sent again. That window (one
+local commit) is the only way this code can send a reply twice; the
+reclaimed row's `last_error` says so, for the secretariat. SMTP itself has
+one more (RFC 1047): if the connection times out after the message was
+transmitted but before the server's answer arrives, the server may have
+accepted it, and the retry duplicates it. Nothing on the client side can
+tell these cases apart; a short timeout makes them rarer, not impossible.
+
+Nothing here logs message bodies or passwords: a log line names the reply id
+and the server's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import aiosmtplib
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.config import Secret, Settings, SmtpSettings
+from intake.models import Reply, ReplyStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = timedelta(minutes=1)  # first retry after about a minute...
+BACKOFF_MAX = timedelta(hours=6)  # ...doubling up to six hours
+BACKOFF_JITTER = 0.2  # +-20 %, so that replicas and rows do not retry in step
+MAX_ATTEMPTS = 12  # about 1.5 days of retries before a reply is marked failed
+MIN_LEASE = timedelta(minutes=10)
+_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one `deliver_pending` run did."""
+
+    sent: int = 0
+    retried: int = 0  # transient failure: back to pending with backoff
+    failed: int = 0  # permanent failure, or out of attempts
+    reclaimed: int = 0  # stuck in `sending` past the lease: back to pending
+
+
+# --- authentication: the seam for XOAUTH2 ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordAuth:
+    """AUTH with a user name and password (aiosmtplib picks CRAM-MD5, PLAIN or LOGIN)."""
+
+    user: str
+    password: Secret
+
+
+# XOAUTH2 (a later issue) adds a token-provider variant to this union and a
+# branch in `_authenticate`; nothing else changes.
+SmtpAuth = PasswordAuth
+
+
+def smtp_auth(smtp: SmtpSettings) -> SmtpAuth | None:
+    """The authentication to use with this server, or None for none."""
+    if not smtp.user:
+        return None
+    return PasswordAuth(user=smtp.user, password=smtp.password or Secret(""))
+
+
+async def _authenticate(client: aiosmtplib.SMTP, auth: SmtpAuth) -> None:
+    await client.login(auth.user, auth.password.reveal())
+
+
+# --- SMTP -----------------------------------------------------------------------------
+
+
+def _tls_context(smtp: SmtpSettings) -> ssl.SSLContext:
+    # Certificates are always verified; a private CA is added, never a bypass.
+    return ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
+
+
+async def _connect(smtp: SmtpSettings) -> aiosmtplib.SMTP:
+    """An open, authenticated connection; raises what aiosmtplib or ssl raise."""
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.port,
+        timeout=smtp.timeout,
+        use_tls=smtp.tls == "ssl",
+        # True, not None: never fall back to plain text if STARTTLS is missing.
+        start_tls=smtp.tls == "starttls",
+        validate_certs=smtp.tls != "none",
+        tls_context=_tls_context(smtp) if smtp.tls != "none" else None,
+    )
+    await client.connect()
+    try:
+        auth = smtp_auth(smtp)
+        if auth is not None:
+            await _authenticate(client, auth)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+async def _disconnect(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind `exc`, if any.
+
+    aiosmtplib raises a certificate failure bare during STARTTLS but wraps it
+    in SMTPConnectError for implicit TLS, so look down the chain of causes.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _server_text(exc: BaseException) -> str:
+    tls = _tls_failure(exc)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        exc = tls
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        text = f"recipient refused: {text}"
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"{exc.code} {exc.message}"
+    elif isinstance(exc, ssl.SSLCertVerificationError):
+        text = f"TLS certificate not trusted: {exc.verify_message or exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text[:_ERROR_CHARS]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Will trying again later help? 4xx, timeouts and lost connections: yes."""
+    tls = _tls_failure(exc)
+    if tls is not None:
+        # A connection cut mid-TLS is the network; anything else (an untrusted
+        # certificate, no common protocol) is configuration: retrying changes nothing.
+        return isinstance(tls, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return any(400 <= r.code < 500 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 400 <= exc.code < 500 or exc.code < 0  # aiosmtplib uses -1 for no reply
+    if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        return True
+    # SMTPNotSupported (no STARTTLS, no AUTH), bad addresses (ValueError): configuration.
+    return not isinstance(exc, aiosmtplib.SMTPException | ValueError)
+
+
+# --- claiming and recording -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    recipient: str
+    raw: bytes | None
+    attempts: int
+
+
+def _due(event_id: str, now: datetime) -> Any:
+    return (
+        Reply.event == event_id,
+        Reply.status == ReplyStatus.PENDING,
+        or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now),
+    )
+
+
+def _job(row: Reply) -> _Job:
+    return _Job(row.id, row.recipient, row.raw, row.attempts)
+
+
+def _claim_next(
+    session_factory: sessionmaker[Session], event_id: str, worker: str, now: datetime
+) -> _Job | None:
+    """Claim the oldest due reply for `worker` and commit the claim; None if none is due."""
+    with session_factory() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            with session.begin():
+                row = session.scalars(
+                    select(Reply)
+                    .where(*_due(event_id, now))
+                    .order_by(Reply.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if row is None:
+                    return None
+                row.status = ReplyStatus.SENDING
+                row.claimed_by = worker
+                row.claimed_at = now
+                return _job(row)
+        # SQLite: no row locks. Read candidates outside any write transaction
+        # (a reader upgrading to writer is what makes SQLite report "locked"),
+        # then let the conditional UPDATE decide who wins each row.
+        with session.begin():
+            candidates = session.scalars(
+                select(Reply.id).where(*_due(event_id, now)).order_by(Reply.id).limit(16)
+            ).all()
+        for reply_id in candidates:
+            with session.begin():
+                result = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        update(Reply)
+                        .where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING)
+                        .values(status=ReplyStatus.SENDING, claimed_by=worker, claimed_at=now)
+                    ),
+                )
+                if result.rowcount == 1:
+                    row = session.get(Reply, reply_id)
+                    assert row is not None
+                    return _job(row)
+        return None
+
+
+def _update(session_factory: sessionmaker[Session], reply_id: int, *where: Any, **values: Any) -> int:
+    with session_factory() as session, session.begin():
+        result = cast(
+            CursorResult[Any],
+            session.execute(update(Reply).where(Reply.id == reply_id, *where).values(**values)),
+        )
+        return result.rowcount
+
+
+def _mark_sent(session_factory: sessionmaker[Session], job: _Job, now: datetime) -> None:
+    # Not restricted to our claim: if the lease ran out and the row was put
+    # back to pending meanwhile, recording the delivery still prevents a resend.
+    _update(
+        session_factory,
+        job.id,
+        Reply.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)),
+        status=ReplyStatus.SENT,
+        sent_at=now,
+        attempts=job.attempts + 1,
+        last_error=None,
+        next_attempt_at=None,
+    )
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt (1, 2, ...)."""
+    base = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
+    return base * (rng or random).uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+
+
+def _mark_failed_attempt(
+    session_factory: sessionmaker[Session],
+    job: _Job,
+    worker: str,
+    now: datetime,
+    error: str,
+    transient: bool,
+    max_attempts: int,
+) -> bool:
+    """Record a failed attempt; True if the reply will be retried."""
+    attempts = job.attempts + 1
+    retry = transient and attempts < max_attempts
+    if retry:
+        values: dict[str, Any] = {
+            "status": ReplyStatus.PENDING,
+            "next_attempt_at": now + backoff(attempts),
+            "last_error": error,
+        }
+    else:
+        reason = error if not transient else f"gave up after {attempts} attempts: {error}"
+        values = {"status": ReplyStatus.FAILED, "next_attempt_at": None, "last_error": reason}
+    _update(
+        session_factory,
+        job.id,
+        Reply.status == ReplyStatus.SENDING,
+        Reply.claimed_by == worker,
+        attempts=attempts,
+        claimed_at=None,
+        **values,
+    )
+    return retry
+
+
+def lease_for(smtp: SmtpSettings) -> timedelta:
+    """How long a claim lasts: longer than any one SMTP transaction can take."""
+    return max(MIN_LEASE, timedelta(seconds=smtp.timeout * 4))
+
+
+def reclaim_stale(
+    session_factory: sessionmaker[Session], event_id: str, now: datetime, lease: timedelta
+) -> int:
+    """Put replies stuck in `sending` past the lease (their sender died) back to pending."""
+    with session_factory() as session, session.begin():
+        result = cast(
+            CursorResult[Any],
+            session.execute(
+                update(Reply)
+                .where(
+                    Reply.event == event_id,
+                    Reply.status == ReplyStatus.SENDING,
+                    Reply.claimed_at < now - lease,
+                )
+                .values(
+                    status=ReplyStatus.PENDING,
+                    attempts=Reply.attempts + 1,
+                    next_attempt_at=now,
+                    claimed_at=None,
+                    last_error=(
+                        "the sender stopped while sending (lease expired); "
+                        "if it had already been accepted, the contributor gets it twice"
+                    ),
+                )
+            ),
+        )
+        return result.rowcount
+
+
+# --- the delivery run ------------------------------------------------------------------------
+
+
+async def deliver_pending_async(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    worker: str,
+    now_fn: Callable[[], datetime] = utcnow,
+    *,
+    limit: int = 200,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> DeliveryReport:
+    """Deliver due pending replies of `settings.event` over one SMTP connection.
+
+    At most `limit` replies per run. The connection is opened when the first
+    reply is claimed, and a failure to connect or log in counts as that
+    reply's attempt: transient (server down, timeout, 4xx) -> retried later;
+    permanent (untrusted certificate, 535 bad credentials) -> failed with the
+    reason, so the operator sees it in `intake outbox` and, once it is fixed,
+    runs `retry_failed`. The run stops at the first error that leaves no
+    usable connection, leaving the other replies untouched for the next run.
+    """
+    event_id = settings.event.id
+    envelope_from = settings.event.address
+    sent = retried = failed = 0
+    reclaimed = reclaim_stale(session_factory, event_id, now_fn(), lease_for(settings.smtp))
+    if reclaimed:
+        log.warning("outbox: %d replies were stuck in sending and are pending again", reclaimed)
+    client: aiosmtplib.SMTP | None = None
+    try:
+        for _ in range(limit):
+            job = _claim_next(session_factory, event_id, worker, now_fn())
+            if job is None:
+                break
+            if not job.raw:
+                _mark_failed_attempt(
+                    session_factory, job, worker, now_fn(), "no composed message to send",
+                    transient=False, max_attempts=max_attempts,
+                )
+                failed += 1
+                continue
+            try:
+                if client is None:
+                    client = await _connect(settings.smtp)
+                await client.sendmail(envelope_from, [job.recipient], job.raw)
+            except Exception as exc:
+                transient = is_transient(exc)
+                error = _server_text(exc)
+                if _mark_failed_attempt(
+                    session_factory, job, worker, now_fn(), error, transient, max_attempts
+                ):
+                    retried += 1
+                    log.warning("outbox: reply %d not sent, will retry: %s", job.id, error)
+                else:
+                    failed += 1
+                    log.error("outbox: reply %d failed: %s", job.id, error)
+                if client is None or not client.is_connected:
+                    break  # server unreachable or gone: the rest waits for the next run
+                continue
+            # The server has answered 250: record it at once; see the module docstring.
+            try:
+                _mark_sent(session_factory, job, now_fn())
+            except Exception:
+                log.critical(
+                    "outbox: reply %d was accepted by the server but could not be marked "
+                    "sent; it will be sent again after the lease expires",
+                    job.id,
+                )
+                raise
+            sent += 1
+            log.info("outbox: reply %d sent", job.id)
+    finally:
+        if client is not None:
+            await _disconnect(client)
+    return DeliveryReport(sent=sent, retried=retried, failed=failed, reclaimed=reclaimed)
+
+
+def deliver_pending(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    worker: str,
+    now_fn: Callable[[], datetime] = utcnow,
+    *,
+    limit: int = 200,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> DeliveryReport:
+    """Synchronous `deliver_pending_async`; call it where no event loop is running."""
+    return asyncio.run(
+        deliver_pending_async(
+            session_factory, settings, worker, now_fn, limit=limit, max_attempts=max_attempts
+        )
+    )
+
+
+def retry_failed(
+    session_factory: sessionmaker[Session], ids: Collection[int] | None = None
+) -> int:
+    """Put failed replies (all, or those with these ids) back to pending; returns how many."""
+    with session_factory() as session, session.begin():
+        statement = update(Reply).where(Reply.status == ReplyStatus.FAILED)
+        if ids is not None:
+            statement = statement.where(Reply.id.in_(list(ids)))
+        result = cast(
+            CursorResult[Any],
+            session.execute(
+                statement.values(
+                    status=ReplyStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    claimed_at=None,
+                )
+            ),
+        )
+        return result.rowcount

@@ -1,0 +1,557 @@
+"""Composing replies: headers, encodings, injection, attachments, times, templates.
+
+Every check re-parses the raw bytes with the stdlib, as a mail program would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.header
+import email.utils
+import re
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from intake.compose import (
+    ComposedReply,
+    DocumentLine,
+    FindingLine,
+    RecipientError,
+    ReplyContext,
+    check_templates,
+    compose_reply,
+    one_line,
+    reply_subject,
+    time_left,
+    validate_replies,
+)
+from intake.config import ConfigError, EventSettings
+from intake.findings import found
+from intake.models import DocumentStatus, MessageStatus
+from intake.screen import screen
+from intake.verdict import DocumentVerdict, MessageVerdict
+from tests.replies.mail import human, message
+
+WARNING = FindingLine(
+    "template.old_version", "warning", "The document uses an older template.", "Use version 3."
+)
+NO_TITLE = FindingLine(
+    "template.missing_field", "error", "The Title field is empty.", "Fill in the Title field."
+)
+MACRO = FindingLine(
+    "type.macro_enabled", "error", "The file contains macros.", "Save it as a plain .docx."
+)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+
+
+def address_header(raw: bytes, name: str) -> tuple[str, str]:
+    """(display name, address) of an address header, decoded per RFC 2047.
+
+    Not with policy.default: its address parser keeps the folding whitespace
+    between two adjacent encoded words of a display name (RFC 2047 §6.2 says
+    to drop it), so a long Arabic name would come back with a space inside a
+    word. The legacy decoder follows the RFC, as mail programs do.
+    """
+    value = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)[name]
+    decoded = str(email.header.make_header(email.header.decode_header(value)))
+    return email.utils.parseaddr(decoded)
+
+
+def context(**changes: Any) -> ReplyContext:
+    base = ReplyContext(
+        recipient="alice@example.org",
+        recipient_name="Alice Martin",
+        received_at=datetime(2026, 4, 20, 8, 0, 59, tzinfo=UTC),
+        subject="Input contribution on avatars",
+        message_id="<CAF1234abc@mail.example.org>",
+        references=("<root@example.org>",),
+        documents=(
+            DocumentLine(
+                "avatars.docx",
+                DocumentStatus.ACCEPTED,
+                "JCA-MV-I-004",
+                "Avatar interoperability",
+                "Contoso Ltd",
+                (WARNING,),
+            ),
+            DocumentLine("draft.docm", DocumentStatus.REJECTED, findings=(MACRO, NO_TITLE)),
+        ),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+NOW = datetime(2026, 4, 28, 16, 0, tzinfo=UTC)  # 2 days 5 h 59 min before the deadline
+
+
+def header_names(msg: EmailMessage) -> list[str]:
+    return [name.lower() for name in msg]
+
+
+EXPECTED_HEADERS = [
+    "from", "to", "subject", "date", "message-id", "in-reply-to", "references",
+    "auto-submitted", "x-auto-response-suppress", "mime-version", "content-type",
+]
+
+
+# --- headers -----------------------------------------------------------------------------
+
+
+def test_acknowledgement_headers(event: EventSettings) -> None:
+    reply = compose_reply("acknowledgement", context(), event, NOW)
+    msg = parse(reply.raw)
+    assert header_names(msg) == EXPECTED_HEADERS
+    assert msg["From"] == "ITU-T JCA-MV secretariat <tsbjcamv@itu.int>"
+    assert msg["To"] == "Alice Martin <alice@example.org>"
+    assert msg["Subject"] == "Re: Input contribution on avatars [JCA-MV-I-004]" == reply.subject
+    assert msg["In-Reply-To"] == "<CAF1234abc@mail.example.org>"
+    assert msg["References"].split() == ["<root@example.org>", "<CAF1234abc@mail.example.org>"]
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert msg["X-Auto-Response-Suppress"] == "All"
+    assert re.fullmatch(r"<intake\.[0-9a-f]{32}@itu\.int>", msg["Message-ID"])
+    assert msg["Message-ID"] == reply.rfc_message_id
+    assert email.utils.parsedate_to_datetime(msg["Date"]) == NOW
+    assert reply.recipient == "alice@example.org"
+
+
+def test_message_ids_are_unique(event: EventSettings) -> None:
+    ids = {compose_reply("acknowledgement", context(), event, NOW).rfc_message_id for _ in range(50)}
+    assert len(ids) == 50
+
+
+def test_long_message_ids_are_folded_not_encoded(event: EventSettings) -> None:
+    long_ids = tuple(f"<{'x' * 90}.{n}@mail.gmail.com>" for n in range(12))
+    reply = compose_reply(
+        "acknowledgement",
+        context(message_id="<" + "y" * 120 + "@example.org>", references=long_ids),
+        event,
+        NOW,
+    )
+    assert b"=?" not in reply.raw.split(b"\r\n\r\n", 1)[0].split(b"Subject:")[0]
+    msg = parse(reply.raw)
+    references = msg["References"].split()
+    assert len(references) == 10  # the root and the latest ones
+    assert references[0] == long_ids[0]
+    assert references[-1] == "<" + "y" * 120 + "@example.org>"
+    assert all(len(line) <= 998 for line in reply.raw.split(b"\r\n"))
+
+
+def test_no_in_reply_to_without_a_usable_message_id(event: EventSettings) -> None:
+    msg = parse(compose_reply("acknowledgement", context(message_id=None, references=()), event, NOW).raw)
+    assert msg["In-Reply-To"] is None and msg["References"] is None
+
+
+@pytest.mark.parametrize(
+    ("original", "numbers", "expected"),
+    [
+        ("My input", ["JCA-MV-I-004"], "Re: My input [JCA-MV-I-004]"),
+        ("Re: My input", [], "Re: My input"),
+        ("RE: Re: AW: My input", [], "Re: My input"),
+        ("Re: My input [JCA-MV-I-004]", ["JCA-MV-I-004"], "Re: My input [JCA-MV-I-004]"),
+        ("Two inputs", ["JCA-MV-I-004", "JCA-MV-I-005"], "Re: Two inputs [JCA-MV-I-004, JCA-MV-I-005]"),
+        ("回复：输入", [], "Re: 输入"),
+        ("", [], "Re: (no subject)"),
+        (None, [], "Re: (no subject)"),
+        ("Re:", [], "Re: (no subject)"),
+        ("Reply guidelines", [], "Re: Reply guidelines"),
+    ],
+)
+def test_reply_subject(original: str | None, numbers: list[str], expected: str) -> None:
+    assert reply_subject(original, numbers) == expected
+
+
+def test_numbers_only_in_the_subject_of_an_acknowledgement(event: EventSettings) -> None:
+    reply = compose_reply("rejection", context(), event, NOW)
+    assert reply.subject == "Re: Input contribution on avatars"
+
+
+# --- encodings -------------------------------------------------------------------------------
+
+NAMES_AND_SUBJECTS = [
+    ("محمد العلي", "مساهمة بشأن الميتافيرس والتوائم الرقمية"),
+    ("李伟", "关于元宇宙标准化的输入文稿：数字孪生与化身互操作性"),
+    ("Ана Петровић", "Вклад по стандартизации метавселенной — цифровые двойники"),
+    ("José Müller-Łukasiewicz", "Contribución: “interoperabilidad” de avatares"),
+]
+
+
+@pytest.mark.parametrize(("name", "subject"), NAMES_AND_SUBJECTS)
+def test_non_ascii_names_and_subjects_round_trip(
+    event: EventSettings, name: str, subject: str
+) -> None:
+    reply = compose_reply(
+        "acknowledgement", context(recipient_name=name, subject=subject), event, NOW
+    )
+    assert reply.raw.isascii()  # RFC 2047 / quoted-printable: no 8-bit bytes on the wire
+    msg = parse(reply.raw)
+    assert address_header(reply.raw, "To") == (name, "alice@example.org")
+    assert msg["Subject"] == f"Re: {subject} [JCA-MV-I-004]"
+    assert not msg.defects and not msg["Subject"].defects
+    body = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert body is not None and html is not None
+    assert f"Dear {name}," in body.get_content()
+    assert subject in body.get_content()
+    assert name in html.get_content()
+
+
+def test_non_ascii_sender_display_name(event: EventSettings) -> None:
+    name = "أمانة فريق التنسيق المشترك المعني بتقييس الميتافيرس"  # long: folded over 2 words
+    arabic = dataclasses.replace(event, address_name=name)
+    raw = compose_reply("acknowledgement", context(recipient_name="李伟" * 30), arabic, NOW).raw
+    assert address_header(raw, "From") == (name, "tsbjcamv@itu.int")
+    assert address_header(raw, "To") == ("李伟" * 30, "alice@example.org")
+
+
+def test_idn_recipient_domain_is_converted(event: EventSettings) -> None:
+    reply = compose_reply("acknowledgement", context(recipient="li@例え.jp"), event, NOW)
+    assert reply.recipient == "li@xn--r8jz45g.jp"
+    assert parse(reply.raw)["To"].addresses[0].domain == "xn--r8jz45g.jp"
+
+
+# --- injection ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "x\r\nBcc: victim@example.org",
+        "x\nBcc: victim@example.org",
+        "x\rBcc: victim@example.org",
+        "x\r\n\r\n<html>body takeover",
+        "x\u2028Bcc: victim@example.org",
+        "x\x00\x0bBcc: victim@example.org",
+    ],
+)
+def test_subject_and_name_cannot_add_headers(event: EventSettings, payload: str) -> None:
+    reply = compose_reply(
+        "acknowledgement",
+        context(subject=payload, recipient_name=payload, message_id="<a@b>\r\nBcc: v@example.org"),
+        event,
+        NOW,
+    )
+    msg = parse(reply.raw)
+    assert header_names(msg) == [h for h in EXPECTED_HEADERS if h != "in-reply-to"]
+    assert msg["Bcc"] is None
+    assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
+    assert msg["Subject"].startswith("Re: x ")  # the payload stays inside the subject, as text
+    assert "a@b" not in (msg["References"] or "")
+
+
+def test_unsafe_recipient_is_refused(event: EventSettings) -> None:
+    for recipient in ("alice@example.org\r\nBcc: v@example.org", "alice", '"a b"@example.org'):
+        with pytest.raises(RecipientError):
+            compose_reply("acknowledgement", context(recipient=recipient), event, NOW)
+
+
+# Names without the characters that make an address header need quoting, so
+# that the decoded header can be compared with the name as given.
+NAMES = st.text(
+    alphabet=st.characters(blacklist_characters='"<>(),;:\\@[]=', blacklist_categories=["Cs"]),
+    max_size=80,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@example(subject="0000 00000000¡¡¡¡¡𐀀𐀀𐀀𐀀 ¡", name="")  # a space the stdlib folder dropped
+@example(subject="x" * 250, name="李伟 " * 20)
+@given(subject=st.text(max_size=300), name=NAMES)
+def test_any_subject_or_name_gives_exactly_our_headers(
+    event: EventSettings, subject: str, name: str
+) -> None:
+    reply = compose_reply(
+        "late_notice", context(subject=subject, recipient_name=name), event, NOW
+    )
+    assert reply.raw.isascii()
+    msg = parse(reply.raw)
+    assert header_names(msg) == EXPECTED_HEADERS
+    assert msg["Subject"] == reply.subject == reply_subject(subject)
+    assert "\n" not in reply.subject and "\r" not in reply.subject
+    assert address_header(reply.raw, "To") == (one_line(name, 100), "alice@example.org")
+
+
+# --- content -------------------------------------------------------------------------------------
+
+
+def test_acknowledgement_content(event: EventSettings) -> None:
+    reply = compose_reply("acknowledgement", context(), event, NOW)
+    text = reply.body_text
+    for expected in (
+        "Dear Alice Martin,",
+        "JCA-MV-I-004",
+        "Avatar interoperability",
+        "Contoso Ltd",
+        "avatars.docx",
+        "The document uses an older template. Use version 3.",
+        "draft.docm",
+        "The file contains macros.",
+        "How to fix it: Save it as a plain .docx.",
+        "The Title field is empty.",
+        "Wednesday 13 May 2026, Geneva",
+        "pre-register for the meeting by Monday 4 May 2026",
+        "Monday 20 April 2026, 10:00:59 CEST (08:00:59 UTC)",
+    ):
+        assert expected in text, expected
+    assert reply.body_html is not None and "JCA-MV-I-004" in reply.body_html
+
+
+def test_acknowledgement_without_preregistration(event: EventSettings) -> None:
+    no_prereg = dataclasses.replace(event, preregistration_deadline=None)
+    assert "pre-register" not in compose_reply("acknowledgement", context(), no_prereg, NOW).body_text
+
+
+def test_rejection_lists_each_finding_with_its_fix_and_the_time_left(event: EventSettings) -> None:
+    ctx = context(
+        documents=(DocumentLine("draft.docm", DocumentStatus.REJECTED, findings=(MACRO, NO_TITLE)),),
+        findings=(FindingLine("message.no_document", "error", "No document.", "Attach one."),),
+    )
+    text = compose_reply("rejection", ctx, event, NOW).body_text
+    assert "- The file contains macros.\n  How to fix it: Save it as a plain .docx." in text
+    assert "- The Title field is empty.\n  How to fix it: Fill in the Title field." in text
+    assert "- No document.\n  How to fix it: Attach one." in text
+    assert "Thursday 30 April 2026, 23:59 CEST (21:59 UTC)" in text
+    assert "You have 2 days, 5 hours and 59 minutes left" in text
+
+
+def test_rejection_after_the_deadline_says_so(event: EventSettings) -> None:
+    text = compose_reply("rejection", context(), event, event.deadline + timedelta(minutes=5)).body_text
+    assert "has passed" in text and "left to send" not in text
+
+
+def test_zone_label_and_winter_time(event: EventSettings) -> None:
+    winter = dataclasses.replace(
+        event,
+        deadline=datetime(2026, 1, 15, 23, 59, 59, tzinfo=event.timezone),
+        replies={"zone_label": "Geneva time"},
+    )
+    text = compose_reply("rejection", context(), winter, datetime(2026, 1, 14, 12, tzinfo=UTC)).body_text
+    assert "Thursday 15 January 2026, 23:59 Geneva time (22:59 UTC)" in text
+
+
+def test_deadline_across_midnight_utc_shows_both_days(event: EventSettings) -> None:
+    early = dataclasses.replace(event, deadline=datetime(2026, 4, 30, 1, 30, tzinfo=event.timezone))
+    text = compose_reply("rejection", context(), early, NOW).body_text
+    assert "Thursday 30 April 2026, 01:30 CEST (Wednesday 29 April 2026, 23:30 UTC)" in text
+
+
+@pytest.mark.parametrize(
+    ("remaining", "expected"),
+    [
+        (timedelta(days=2, hours=3, minutes=7, seconds=30), "2 days, 3 hours and 7 minutes"),
+        (timedelta(days=1), "1 day"),
+        (timedelta(hours=1, minutes=1), "1 hour and 1 minute"),
+        (timedelta(minutes=1), "1 minute"),
+        (timedelta(seconds=59), "less than a minute"),
+        (timedelta(0), None),
+        (timedelta(seconds=-1), None),
+    ],
+)
+def test_time_left(remaining: timedelta, expected: str | None) -> None:
+    deadline = datetime(2026, 4, 30, 21, 59, 59, tzinfo=UTC)
+    assert time_left(deadline, deadline - remaining) == expected
+
+
+def test_rejection_attaches_the_blank_template(event: EventSettings, tmp_path: Path) -> None:
+    template = tmp_path / "ITU-T contribution template.docx"
+    template.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)
+    with_template = dataclasses.replace(event, template=template)
+    msg = parse(compose_reply("rejection", context(), with_template, NOW).raw)
+    attachments = list(msg.iter_attachments())
+    assert len(attachments) == 1
+    assert attachments[0].get_filename() == "ITU-T contribution template.docx"
+    assert attachments[0].get_content_type() == (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    )
+    assert attachments[0].get_content() == template.read_bytes()
+    assert "attached to this message (ITU-T contribution template.docx)" in (
+        msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    )
+    # An acknowledgement never carries it.
+    acknowledgement = compose_reply("acknowledgement", context(), with_template, NOW)
+    assert not list(parse(acknowledgement.raw).iter_attachments())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"template": None},  # no template file configured
+        {"replies": {"attach_template": False}},  # a file, but the event links instead
+    ],
+)
+def test_rejection_links_the_template_when_not_attached(
+    event: EventSettings, tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    template = tmp_path / "template.docx"
+    template.write_bytes(b"PK\x03\x04")
+    link = "https://www.itu.int/jca-mv/template.docx"
+    replies = {"template_link": link} | changes.pop("replies", {})
+    linked = dataclasses.replace(event, **({"template": template, "replies": replies} | changes))
+    reply = compose_reply("rejection", context(), linked, NOW)
+    assert f"download the blank template here: {link}" in reply.body_text
+    assert f'<a href="{link}">' in (reply.body_html or "")
+    assert not list(parse(reply.raw).iter_attachments())
+
+
+def test_unreadable_template_means_no_attachment_not_no_reply(
+    event: EventSettings, tmp_path: Path
+) -> None:
+    missing = dataclasses.replace(event, template=tmp_path / "gone.docx")
+    reply = compose_reply("rejection", context(), missing, NOW)
+    assert not list(parse(reply.raw).iter_attachments())
+    assert "blank template is attached" not in reply.body_text
+    assert any("gone.docx" in p for p in check_templates(missing))
+
+
+@pytest.mark.parametrize(
+    ("policy_name", "words"),
+    [("hold", "The secretariat reviews late submissions"), ("reject", "cannot be considered")],
+)
+def test_late_notice(event: EventSettings, policy_name: str, words: str) -> None:
+    late_event = dataclasses.replace(event, late_policy=policy_name)
+    received = datetime(2026, 4, 30, 22, 0, 12, tzinfo=UTC)
+    reply = compose_reply("late_notice", context(received_at=received), late_event, received)
+    assert "Friday 1 May 2026, 00:00:12 CEST (Thursday 30 April 2026, 22:00:12 UTC)" in reply.body_text
+    assert "Thursday 30 April 2026, 23:59 CEST (21:59 UTC)" in reply.body_text
+    assert words in reply.body_text
+    assert words in (reply.body_html or "")
+
+
+def test_html_is_escaped_and_text_is_not(event: EventSettings) -> None:
+    evil = '<script>alert("x")</script> & <b>bold</b>'
+    ctx = context(
+        subject=evil,
+        documents=(DocumentLine("a.docx", DocumentStatus.ACCEPTED, "JCA-MV-I-001", evil, evil),),
+    )
+    reply = compose_reply("acknowledgement", ctx, event, NOW)
+    assert "<script>" not in (reply.body_html or "")
+    assert "&lt;script&gt;" in (reply.body_html or "")
+    assert evil in reply.body_text
+
+
+def test_unknown_kind_and_naive_time_are_errors(event: EventSettings) -> None:
+    with pytest.raises(ValueError):
+        compose_reply("welcome", context(), event, NOW)
+    with pytest.raises(ValueError):
+        compose_reply("rejection", context(), event, NOW.replace(tzinfo=None))
+
+
+def test_our_own_reply_coming_back_is_screened_out(event: EventSettings) -> None:
+    reply: ComposedReply = compose_reply("acknowledgement", context(), event, NOW)
+    result = screen(message(reply.raw.decode("ascii").split("\r\n\r\n", 1)[0]), event)
+    assert result is not None and result.status is MessageStatus.IGNORED
+
+
+# --- from a verdict -------------------------------------------------------------------------------
+
+
+def test_context_from_verdict(event: EventSettings) -> None:
+    inbound = human(
+        "References: <a@example.org> <b@example.org>\nReply-To: office@example.org",
+        subject="Two inputs",
+    )
+    verdict = MessageVerdict(
+        status=MessageStatus.PARTIAL,
+        findings=(found("message.defects", defects="x"),),  # info: recorded, not shown
+        documents=(
+            DocumentVerdict(0, "a.docx", None, "docx", 10, "0" * 64, "document",
+                            DocumentStatus.ACCEPTED, title="Avatars", source="Contoso"),
+            DocumentVerdict(1, "b.docx", None, "docx", 10, "1" * 64, "document",
+                            DocumentStatus.REJECTED, findings=(found("message.no_document"),)),
+        ),
+    )
+    ctx = ReplyContext.from_verdict(
+        inbound, verdict, recipient="alice@example.org", received_at=NOW, numbers={0: "JCA-MV-I-007"}
+    )
+    assert ctx.recipient_name == "Alice Martin"
+    assert ctx.references == ("<a@example.org>", "<b@example.org>")
+    assert ctx.findings == ()
+    assert [d.number for d in ctx.documents] == ["JCA-MV-I-007", None]
+    assert ctx.documents[1].errors[0].message == "Your message carried no document."
+    other = ReplyContext.from_verdict(
+        inbound, verdict, recipient="office@example.org", received_at=NOW
+    )
+    assert other.recipient_name is None  # the name belongs to the From address
+    assert compose_reply("acknowledgement", ctx, event, NOW).subject == "Re: Two inputs [JCA-MV-I-007]"
+
+
+# --- templates and configuration ----------------------------------------------------------------
+
+
+def test_shipped_templates_render(event: EventSettings) -> None:
+    assert check_templates(event) == []
+
+
+def _templates(tmp_path: Path, **overrides: str) -> Path:
+    from intake.config import shipped_config_dir
+
+    directory = tmp_path / "replies"
+    directory.mkdir()
+    for source in (shipped_config_dir() / "replies").glob("*.j2"):
+        (directory / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    for name, text in overrides.items():
+        path = directory / name.replace("__", ".")
+        if text:
+            path.write_text(text, encoding="utf-8")
+        else:
+            path.unlink()
+    return directory
+
+
+def test_check_templates_reports_each_broken_template(event: EventSettings, tmp_path: Path) -> None:
+    directory = _templates(
+        tmp_path,
+        rejection__txt__j2="Dear {{ recipient_name }\n",  # syntax error
+        acknowledgement__html__j2="<p>{{ recipent_name }}</p>",  # misspelt: undefined
+        late_notice__txt__j2="",  # missing
+    )
+    custom = dataclasses.replace(event, replies={"templates_dir": str(directory)})
+    problems = check_templates(custom)
+    assert len(problems) == 3
+    assert any("rejection.txt.j2:1" in p for p in problems)
+    assert any("acknowledgement.html.j2" in p and "recipent_name" in p for p in problems)
+    assert any("late_notice.txt.j2: missing" in p for p in problems)
+
+
+def test_edited_templates_are_used(event: EventSettings, tmp_path: Path) -> None:
+    directory = _templates(tmp_path, late_notice__txt__j2="Late: {{ subject }} <{{ recipient }}>\n")
+    custom = dataclasses.replace(event, replies={"templates_dir": str(directory)})
+    reply = compose_reply("late_notice", context(subject="A & B"), custom, NOW)
+    assert reply.body_text == "Late: A & B <alice@example.org>\n"
+
+
+def test_templates_cannot_reach_python_internals(event: EventSettings, tmp_path: Path) -> None:
+    directory = _templates(
+        tmp_path, late_notice__txt__j2="{{ recipient.__class__.__mro__[1].__subclasses__() }}"
+    )
+    custom = dataclasses.replace(event, replies={"templates_dir": str(directory)})
+    assert any("late_notice.txt.j2" in p and "SecurityError" in p for p in check_templates(custom))
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"templates_dir": "relative/dir"}, "event.replies.templates_dir"),
+        ({"templates_dir": "/nonexistent/dir"}, "event.replies.templates_dir"),
+        ({"template_link": "ftp://x/template.docx"}, "event.replies.template_link"),
+        ({"template_link": "javascript:alert(1)"}, "event.replies.template_link"),
+        ({"attach_template": "yes"}, "event.replies.attach_template"),
+        ({"zone_label": 3}, "event.replies.zone_label"),
+        ({"signature": "x"}, "event.replies.signature"),
+    ],
+)
+def test_bad_replies_table(event: EventSettings, table: dict[str, Any], key: str) -> None:
+    bad = dataclasses.replace(event, replies=table)
+    with pytest.raises(ConfigError) as raised:
+        validate_replies(bad)
+    assert raised.value.setting == key
+    assert check_templates(bad) == [str(raised.value)]
