@@ -21,6 +21,8 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep 'install ok i
 
 missing=()
 installed dovecot-imapd || missing+=(dovecot-imapd)
+# Documents saved by LibreOffice are part of the judging corpus (soffice --convert-to).
+command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui)
 # By library, not package name: trixie renamed libmagic1 to libmagic1t64.
 ldconfig="$(command -v ldconfig || echo /sbin/ldconfig)"
 "$ldconfig" -p | grep 'libmagic\.so\.1 ' >/dev/null || missing+=(libmagic1)

@@ -1,0 +1,358 @@
+"""Opening a zip-based file without letting it hurt the service.
+
+Owns: the archive's metadata checks (part count, declared sizes, compression
+ratio, encrypted parts, unsafe or duplicate names); bounded reading, 64 KiB at a
+time against a byte budget per part and in total, so a header that lies about
+sizes cannot make us inflate more than the budget (`ZipFile.read()` would inflate
+a whole chunk first); XML through defusedxml with entity declarations and
+external references refused; and the package's relationships (nothing may be
+fetched from outside the file). A refusal is a `Refusal` carrying its finding;
+nothing here raises anything else, whatever the bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import DefusedXMLParser
+
+from intake.findings import Found, found
+from intake.judge.rules import Limits, MiB
+
+CHUNK = 64 * 1024
+_RATIO_FLOOR = MiB  # parts smaller than this cannot amount to a bomb; real styles.xml reach ratio 30
+
+
+class Refusal(Exception):
+    """The file cannot be opened safely; `finding` says why, for the contributor."""
+
+    def __init__(self, finding: Found) -> None:
+        super().__init__(finding.code)
+        self.finding = finding
+
+
+class XmlTarget(Protocol):
+    def start(self, tag: str, attrib: dict[str, str]) -> None: ...
+    def end(self, tag: str) -> None: ...
+    def data(self, text: str) -> None: ...
+    def close(self) -> Any: ...
+
+
+class _Enough(Exception):
+    """Raised by a target that has read all it needs."""
+
+
+class _ExternalDoctype(Exception):
+    def __init__(self, sysid: str) -> None:
+        self.sysid = sysid
+
+
+class _TooManyElements(Exception):
+    pass
+
+
+class ElementBudget:
+    """Counts XML elements across a whole package; a flood of tiny elements costs time."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self) -> None:
+        self.used += 1
+        if self.used > self.limit:
+            raise _TooManyElements
+
+
+class _Counting:
+    """Wraps a target to count its elements against the package's budget."""
+
+    def __init__(self, inner: XmlTarget, budget: ElementBudget) -> None:
+        self.inner = inner
+        self.budget = budget
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.budget.spend()
+        self.inner.start(tag, attrib)
+
+    def end(self, tag: str) -> None:
+        self.inner.end(tag)
+
+    def data(self, text: str) -> None:
+        self.inner.data(text)
+
+    def close(self) -> Any:
+        return self.inner.close()
+
+
+class PrologOnly:
+    """A target that stops at the root element: a DTD can only come before it."""
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        raise _Enough
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None
+
+
+def _is_unsafe_name(name: str) -> bool:
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return True
+    return ".." in re.split(r"[/\\]", name)
+
+
+class Archive:
+    """A zip file opened for bounded reading. Call `check()` before reading any part."""
+
+    def __init__(self, data: bytes, limits: Limits) -> None:
+        self.limits = limits
+        self.read_total = 0
+        self.elements = ElementBudget(limits.max_xml_elements)
+        try:
+            self._zip = zipfile.ZipFile(io.BytesIO(data))
+            self._infos = self._zip.infolist()
+        except Exception as exc:  # zipfile raises many types on a broken directory
+            raise Refusal(found("safety.damaged", detail=f"zip directory: {exc}")) from None
+        self._by_name = {info.filename.lower(): info for info in self._infos}
+        self.names: tuple[str, ...] = tuple(info.filename for info in self._infos)
+
+    def check(self) -> None:
+        """The directory's own claims: part count, names, encryption, sizes and ratios."""
+        limits = self.limits
+        if len(self._infos) > limits.max_parts:
+            raise Refusal(found("safety.too_many_parts", count=len(self._infos), limit=limits.max_parts))
+        seen: set[str] = set()
+        declared = 0
+        for info in self._infos:
+            name = info.filename
+            if _is_unsafe_name(name):
+                raise Refusal(found("safety.unsafe_path", detail=name, member=name))
+            if name.lower() in seen:
+                raise Refusal(found("safety.duplicate_part", detail=name, member=name))
+            seen.add(name.lower())
+            if info.flag_bits & 0x1:
+                raise Refusal(found("safety.encrypted_part", detail=name, member=name))
+            declared += info.file_size
+            if info.file_size > limits.max_part_bytes or declared > limits.max_total_bytes:
+                raise Refusal(_bomb(name, f"declares {_size(info.file_size)}"))
+            if info.file_size >= _RATIO_FLOOR and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
+                ratio = info.file_size // max(info.compress_size, 1)
+                raise Refusal(_bomb(name, f"is compressed {ratio} to 1"))
+
+    def has(self, name: str) -> bool:
+        # Part names in an Office package are case-insensitive (ECMA-376 part 2, 9.1.1.1).
+        return name.lower() in self._by_name
+
+    def chunks(self, name: str) -> Iterator[bytes]:
+        """The part's bytes, 64 KiB at a time, counted against the budgets."""
+        info = self._by_name.get(name.lower())
+        if info is None:
+            return
+        used = 0
+        try:
+            with self._zip.open(info) as stream:
+                while True:
+                    chunk = stream.read(CHUNK)
+                    if not chunk:
+                        break
+                    used += len(chunk)
+                    self.read_total += len(chunk)
+                    if used > self.limits.max_part_bytes:
+                        raise Refusal(_bomb(info.filename, f"unpacks to over {_size(used)}"))
+                    if self.read_total > self.limits.max_total_bytes:
+                        raise Refusal(_bomb(info.filename, f"unpacks to over {_size(used)}"))
+                    yield chunk
+        except Refusal:
+            raise
+        except Exception as exc:  # CRC errors, truncated data, unknown compression
+            raise Refusal(found("safety.damaged", detail=f"{info.filename}: {exc}")) from None
+
+    def read(self, name: str) -> bytes:
+        return b"".join(self.chunks(name))
+
+    def drain(self, name: str) -> None:
+        """Read a part we do not need, so that a bomb or a bad CRC in it is still caught."""
+        for _ in self.chunks(name):
+            pass
+
+    def parse(self, name: str, target: XmlTarget) -> None:
+        """Feed the part through defusedxml into `target`; a target may stop early."""
+        parser = DefusedXMLParser(
+            target=_Counting(target, self.elements),
+            forbid_dtd=False,  # entity declarations are refused one by one, to tell which trick
+            forbid_entities=True,
+            forbid_external=True,
+        )
+
+        def doctype(doc: str, sysid: str | None, pubid: str | None, internal: int) -> None:
+            if sysid or pubid:
+                raise _ExternalDoctype(sysid or pubid or "")
+
+        parser.parser.StartDoctypeDeclHandler = doctype
+        stopped = False
+        try:
+            for chunk in self.chunks(name):
+                if not stopped:
+                    try:
+                        parser.feed(chunk)
+                    except _Enough:
+                        stopped = True
+            if not stopped:
+                parser.close()
+        except Refusal:
+            raise
+        except EntitiesForbidden as exc:
+            if exc.sysid or exc.pubid:
+                raise Refusal(
+                    found("safety.xml_external", detail=f"{name}: {exc.sysid or exc.pubid}", member=name)
+                ) from None
+            raise Refusal(found("safety.xml_entities", detail=name, member=name)) from None
+        except ExternalReferenceForbidden as exc:
+            raise Refusal(found("safety.xml_external", detail=f"{name}: {exc.sysid}", member=name)) from None
+        except _ExternalDoctype as exc:
+            raise Refusal(found("safety.xml_external", detail=f"{name}: {exc.sysid}", member=name)) from None
+        except _TooManyElements:
+            raise Refusal(
+                found(
+                    "safety.too_complex",
+                    detail=f"{name}: over {self.limits.max_xml_elements} XML elements",
+                    reason=f"more than {self.limits.max_xml_elements:,} elements",
+                )
+            ) from None
+        except (ParseError, SyntaxError, ValueError, LookupError) as exc:
+            # Not well-formed XML, or an encoding expat does not know.
+            raise Refusal(found("safety.damaged", detail=f"{name}: {exc}")) from None
+
+
+def _size(count: int) -> str:
+    if count >= 2**30:
+        return f"{count / 2**30:.1f} GB"
+    return f"{count / MiB:.0f} MB"
+
+
+def _bomb(member: str, how: str) -> Found:
+    return found("safety.zip_bomb", detail=f"{member} {how}", amount=f"{member} {how}")
+
+
+# --- relationships ------------------------------------------------------------
+
+PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+@dataclass(frozen=True)
+class Relationship:
+    id: str
+    type: str  # the last segment of the type URI: "header", "attachedTemplate", ...
+    target: str
+    external: bool
+
+
+class RelsReader:
+    """Target that collects the <Relationship> elements of a .rels part."""
+
+    def __init__(self) -> None:
+        self.items: list[Relationship] = []
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        if tag.rsplit("}", 1)[-1] == "Relationship":
+            self.items.append(
+                Relationship(
+                    id=attrib.get("Id", ""),
+                    type=attrib.get("Type", "").rstrip("/").rsplit("/", 1)[-1],
+                    target=attrib.get("Target", ""),
+                    external=attrib.get("TargetMode", "").lower() == "external",
+                )
+            )
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        return None
+
+
+def rels_name(part: str) -> str:
+    """word/document.xml -> word/_rels/document.xml.rels; "" (the package) -> _rels/.rels."""
+    folder, base = posixpath.split(part)
+    return posixpath.join(folder, "_rels", base + ".rels")
+
+
+def resolve(source_part: str, target: str) -> str:
+    """The part name a relationship target points at, relative to its source part."""
+    target = target.replace("\\", "/")
+    if target.startswith("/"):
+        return posixpath.normpath(target.lstrip("/"))
+    return posixpath.normpath(posixpath.join(posixpath.dirname(source_part), target))
+
+
+def _is_remote(target: str) -> bool:
+    """A target Word would fetch over a network: a URL or a UNC path, not a local file."""
+    t = target.strip().lower().replace("\\", "/")
+    if t.startswith("file:///"):
+        return t[len("file:///") :].startswith("/")  # file:///\\server\share
+    if t.startswith("file://"):
+        return True  # file://server/share
+    if t.startswith("//"):
+        return True  # \\server\share
+    if re.match(r"^[a-z]:/", t):
+        return False  # C:\Users\...\Normal.dotm: Word writes these for local templates
+    return bool(re.match(r"^[a-z][a-z0-9+.-]+:", t))
+
+
+def check_relationships(where: str, rels: list[Relationship]) -> None:
+    """Refuse a relationship that makes Word fetch something from outside the file.
+
+    External hyperlinks are ordinary. A template attached from the local disk is
+    what Word writes for documents made from a .dotx; one on a server is the
+    remote-template trick.
+    """
+    for rel in rels:
+        if not rel.external or rel.type.lower() == "hyperlink":
+            continue
+        if rel.type == "attachedTemplate":
+            if _is_remote(rel.target):
+                raise Refusal(
+                    found(
+                        "safety.remote_template",
+                        detail=f"{where}: {rel.target}",
+                        target=rel.target[:200],
+                    )
+                )
+            continue
+        raise Refusal(
+            found(
+                "safety.external_content",
+                detail=f"{where}: {rel.type} -> {rel.target}",
+                what=_EXTERNAL_WHAT.get(rel.type, f"content ({rel.type})"),
+                target=rel.target[:200],
+            )
+        )
+
+
+_EXTERNAL_WHAT = {
+    "oleObject": "an embedded object",
+    "subDocument": "a sub-document",
+    "frame": "a frame",
+    "image": "a picture",
+    "package": "an embedded file",
+    "aFChunk": "a piece of text",
+}

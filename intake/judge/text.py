@@ -1,0 +1,106 @@
+"""Reading header text as a person would: case, spacing, full-width forms, dashes.
+
+Contributors type labels as "SOURCE :", "Title\u00a0:", "Ｃｏｎｔａｃｔ：" or "E‑mail"; a
+reader sees the same word in each. `fold` gives the comparable form of a text,
+`fold_with_map` also says where each folded character came from, so that a match
+found in folded text can be quoted from the original.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Characters that change nothing a reader sees.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+# Every dash and minus a keyboard or Word's autocorrect produces.
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
+_QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
+
+
+def _fold_char(ch: str) -> str:
+    if ch in _INVISIBLE:
+        return ""
+    if ch in _DASHES:
+        return "-"
+    if ch in _QUOTES:
+        return _QUOTES[ch]
+    out = unicodedata.normalize("NFKC", ch).casefold()
+    return " " if out.isspace() else out
+
+
+def fold_with_map(text: str) -> tuple[str, list[int]]:
+    """The folded text, and for each of its characters the index it came from in `text`.
+
+    Runs of white space become one space; leading and trailing space is dropped.
+    """
+    out: list[str] = []
+    where: list[int] = []
+    for index, ch in enumerate(text):
+        for piece in _fold_char(ch):
+            if piece == " " and (not out or out[-1] == " "):
+                continue
+            out.append(piece)
+            where.append(index)
+    if out and out[-1] == " ":
+        out.pop()
+        where.pop()
+    return "".join(out), where
+
+
+_TRANSLATE: dict[int, str | None] = {
+    **{ord(ch): None for ch in _INVISIBLE},
+    **{ord(ch): "-" for ch in _DASHES},
+    **{ord(ch): out for ch, out in _QUOTES.items()},
+}
+
+
+def fold(text: str) -> str:
+    """The form in which two texts a reader would call the same compare equal.
+
+    The same result as `fold_with_map`, computed on the whole string at once: this
+    runs on every paragraph of a document, the character-by-character form only on
+    the few where something was found.
+    """
+    if text.isascii():
+        return " ".join(text.lower().split())
+    return " ".join(unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).casefold().split())
+
+
+def display(text: str) -> str:
+    """Text as shown to a contributor: compatibility forms unified, one line, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if ch not in _INVISIBLE)
+    return " ".join(text.split())
+
+
+def label_key(text: str) -> str:
+    """The comparable key of a label: "Question(s):" -> "questions", "E-mail" -> "email"."""
+    return re.sub(r"[^\w]|_", "", fold(text).rstrip(": "))
+
+
+def same_label(a: str, b: str) -> bool:
+    """Two label keys name the same field ("contact" and "contacts" do)."""
+    return bool(a) and (a == b or a == b + "s" or b == a + "s")
+
+
+def word_count(text: str) -> int:
+    return len(re.findall(r"\w+(?:['’\-]\w+)*", text))
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """One line of at most `limit` characters, for quoting in a finding."""
+    text = display(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# "Label: value" on one line; the colon may be full-width (NFKC makes it ASCII).
+_INLINE = re.compile(r"^\s*(?P<label>[^\W\d_][^:\n]{0,40}?)\s*:\s*(?P<value>.*)$", re.DOTALL)
+
+
+def split_inline_label(text: str) -> tuple[str, str] | None:
+    """("Source", "ETRI") for "Source: ETRI" (any colon form), else None."""
+    match = _INLINE.match(unicodedata.normalize("NFKC", text).replace("\u00a0", " "))
+    if not match:
+        return None
+    return match.group("label").strip(), match.group("value").strip()
