@@ -70,6 +70,17 @@ def _safe_url(url: str) -> str:
         return "(the configured database)"
 
 
+def validate_event(settings: Settings) -> None:
+    """The event's own tables: judging rules and template, screening, replies."""
+    from intake.compose import validate_replies
+    from intake.judge import validate_checks
+    from intake.screen import validate_screening
+
+    validate_checks(settings.event)
+    validate_screening(settings.event)
+    validate_replies(settings.event)
+
+
 # -- commands -----------------------------------------------------------------
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     db.upgrade(settings.database_url, args.revision)
@@ -85,16 +96,19 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
-    from intake.poll import poll_once
+    """One full cycle: record new mail, deliver the replies due, copy them to Sent."""
+    from intake.poll import deliver_and_copy, poll_once
     from intake.store import BlobStore
 
     _require_schema(settings)
     engine = db.make_engine(settings.database_url)
+    sessions = db.make_sessionmaker(engine)
     try:
-        report = poll_once(settings, db.make_sessionmaker(engine), BlobStore(settings.data_dir))
+        report = poll_once(settings, sessions, BlobStore(settings.data_dir))
+        log.info("poll done: %s", report.summary())
+        deliver_and_copy(settings, sessions)
     finally:
         engine.dispose()
-    log.info("poll done: %s", report.summary())
     return EXIT_OK
 
 
@@ -127,6 +141,12 @@ def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     results: list[tuple[str, bool, str]] = [
         ("config", True, f"read {settings.config_path or 'the environment'}; event {settings.event.id}")
     ]
+    from intake.compose import check_templates
+
+    problems = check_templates(settings.event)
+    results.append(
+        ("replies", not problems, "; ".join(problems) if problems else "every reply template renders")
+    )
     results.append(_check_database(settings))
     results.append(_check_imap(settings))
     results.append(_check_smtp(settings))
@@ -259,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _setup_logging("info")
             return run(args)
         settings = load_settings(args.config)
+        validate_event(settings)
         _setup_logging(settings.log_level)
         result: int = args.func(settings, args)
         return result

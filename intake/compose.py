@@ -116,9 +116,7 @@ def replies_config(event: EventSettings) -> RepliesConfig:
     table: Mapping[str, Any] = event.replies or {}
     for key in table:
         if key not in _REPLY_KEYS:
-            raise ConfigError(
-                f"event.replies.{key}", f"unknown setting; known: {', '.join(_REPLY_KEYS)}"
-            )
+            raise ConfigError(f"event.replies.{key}", f"unknown setting; known: {', '.join(_REPLY_KEYS)}")
 
     def text(key: str) -> str:
         value = table.get(key, "")
@@ -132,9 +130,7 @@ def replies_config(event: EventSettings) -> RepliesConfig:
     if directory_text:
         directory = Path(directory_text).expanduser()
         if not directory.is_absolute():
-            raise ConfigError(
-                "event.replies.templates_dir", f"give an absolute path, got {directory_text!r}"
-            )
+            raise ConfigError("event.replies.templates_dir", f"give an absolute path, got {directory_text!r}")
         if not directory.is_dir():
             raise ConfigError("event.replies.templates_dir", f"no such directory: {directory}")
     else:
@@ -392,8 +388,18 @@ _POLICY = _policy()
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -412,9 +418,7 @@ def _day(value: date) -> str:
     return f"{_DAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]} {value.year}"
 
 
-def moment(
-    value: datetime, event: EventSettings, zone_label: str = "", seconds: bool = False
-) -> Moment:
+def moment(value: datetime, event: EventSettings, zone_label: str = "", seconds: bool = False) -> Moment:
     """Format `value` for a reply; `seconds` for receipt times, where they can matter."""
     local = value.astimezone(event.timezone)
     utc = value.astimezone(UTC)
@@ -433,7 +437,7 @@ def moment(
 
 
 def time_left(deadline: datetime, now: datetime) -> str | None:
-    """"2 days, 3 hours and 5 minutes" until the deadline; None once it has passed."""
+    """ "2 days, 3 hours and 5 minutes" until the deadline; None once it has passed."""
     remaining = deadline - now
     if remaining <= timedelta(0):
         return None
@@ -571,9 +575,7 @@ def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tu
 # --- composing ----------------------------------------------------------------------------
 
 
-def compose_reply(
-    kind: str, context: ReplyContext, event: EventSettings, now: datetime
-) -> ComposedReply:
+def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: datetime) -> ComposedReply:
     """Build the reply of this kind as a MIME message (text + HTML alternative).
 
     `now` (aware) dates the message and computes the time left. Raises
@@ -591,9 +593,7 @@ def compose_reply(
         raise RecipientError(f"not a safe reply address: {one_line(context.recipient, 80)!r}")
     config = replies_config(event)
     attachment = _template_file(kind, event, config)
-    namespace = template_namespace(
-        kind, context, event, now, config, attachment[0] if attachment else None
-    )
+    namespace = template_namespace(kind, context, event, now, config, attachment[0] if attachment else None)
     body_text = _render(config, f"{kind}.txt.j2", namespace)
     body_html = _render(config, f"{kind}.html.j2", namespace)
     subject: str = namespace["reply_subject"]
@@ -646,9 +646,7 @@ def compose_reply(
 
 def sample_context(received_at: datetime) -> ReplyContext:
     """A context exercising every branch: accepted, refused, warnings, non-ASCII."""
-    warning = FindingLine(
-        "sample.warning", "warning", "The abstract is longer than one page.", "Shorten it."
-    )
+    warning = FindingLine("sample.warning", "warning", "The abstract is longer than one page.", "Shorten it.")
     error = FindingLine(
         "sample.error", "error", "The document is not based on the template.", "Use the template."
     )
@@ -660,9 +658,7 @@ def sample_context(received_at: datetime) -> ReplyContext:
         references=("<sample.0@example.org>",),
         recipient_name="Ана Петровић",
         documents=(
-            DocumentLine(
-                "input.docx", DocumentStatus.ACCEPTED, "SAMPLE-001", "A title", "Org A", (warning,)
-            ),
+            DocumentLine("input.docx", DocumentStatus.ACCEPTED, "SAMPLE-001", "A title", "Org A", (warning,)),
             DocumentLine("second.docx", DocumentStatus.ACCEPTED, "SAMPLE-002", None, None),
             DocumentLine("bad.docx", DocumentStatus.REJECTED, None, None, None, (error, warning)),
             DocumentLine("input.pdf", DocumentStatus.COMPANION),

@@ -109,6 +109,7 @@ class ImapSettings:
     filing_root: str
     token_command: str | None = None  # XOAUTH2: a command that prints an access token
     token_file: Path | None = None  # XOAUTH2: a file holding a current access token
+    sent_folder: str = "Sent"  # a copy of each reply sent is appended here ("" = none)
 
     @property
     def mailbox_key(self) -> str:
@@ -371,6 +372,7 @@ class _Reader:
             filing_root=self.text("imap", "filing_root", "Intake"),
             token_command=token_command,
             token_file=token_file,
+            sent_folder=self.text("imap", "sent_folder", "Sent", required=False),
         )
 
     def smtp(self) -> SmtpSettings:
@@ -438,7 +440,12 @@ class _Reader:
         value = self._get("event", key, {})
         if not isinstance(value, dict):
             raise self._error("event", key, f"must be a table ([event.{key}])")
-        return dict(value)
+        table = dict(value)
+        # Directories and files named in these tables are relative to the config file.
+        for name in ("templates_dir",):
+            if isinstance(table.get(name), str) and table[name] and not Path(table[name]).is_absolute():
+                table[name] = str(self.base_dir / table[name])
+        return table
 
     def _address(self, value: str) -> str:
         local, at, domain = value.partition("@")

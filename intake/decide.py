@@ -1,7 +1,7 @@
 """The one place that decides what a message is: the chain of stages.
 
 Quarantine (not an e-mail) → too large → screening (auto-replies, loops,
-spam: issue 4's rules) → judging (documents, template, deadline: issue 3).
+spam: `intake.screen`) → judging (documents, template, deadline: `intake.judge`).
 Everything here is pure: bytes, config and the server's receipt time in, a
 `MessageVerdict` out. Duplicates need the database and are decided in
 `intake.record`.
@@ -13,10 +13,11 @@ from datetime import datetime
 
 from intake.config import EventSettings
 from intake.findings import found
-from intake.models import DocumentStatus, MessageStatus
+from intake.judge import judge_message
+from intake.models import MessageStatus
 from intake.parse import Inbound
-from intake.store import sha256_hex
-from intake.verdict import DocumentVerdict, MessageVerdict
+from intake.screen import screen
+from intake.verdict import MessageVerdict
 
 
 def quarantined(error: str) -> MessageVerdict:
@@ -48,24 +49,7 @@ def decide(inbound: Inbound, event: EventSettings, received_at: datetime) -> Mes
             findings=(found("message.no_sender"),),
             reason="no usable sender address",
         )
-    return received(inbound)
-
-
-def received(inbound: Inbound) -> MessageVerdict:
-    """Recorded and not yet judged: each file part is kept as a pending document."""
-    return MessageVerdict(
-        status=MessageStatus.RECEIVED,
-        documents=tuple(
-            DocumentVerdict(
-                part_index=part.index,
-                filename=part.filename,
-                declared_type=part.content_type,
-                detected_type="unknown",
-                size=len(part.payload),
-                sha256=sha256_hex(part.payload),
-                role="document",
-                status=DocumentStatus.PENDING,
-            )
-            for part in inbound.parts
-        ),
-    )
+    screening = screen(inbound, event)
+    if screening is not None:
+        return MessageVerdict(status=screening.status, reason=f"{screening.rule}: {screening.reason}")
+    return judge_message(inbound, event, received_at)

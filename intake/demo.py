@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from intake.config import load_settings, shipped_config_dir
 
@@ -56,7 +57,6 @@ def start_pymap(port: int, log_path: Path) -> subprocess.Popen[bytes]:
                 str(port),
                 "--no-tls",
                 "dict",
-                "--demo-data",
                 "--demo-user",
                 DEMO_USER,
                 "--demo-password",
@@ -80,6 +80,25 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+class _ReplyFolder:
+    """An SMTP sink (aiosmtpd) that writes each reply it receives to a numbered .eml file."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.received: list[tuple[str, str]] = []  # (recipient, subject)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+        import email
+        import email.policy
+
+        data = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
+        number = len(self.received) + 1
+        (self.directory / f"{number:03d}.eml").write_bytes(data)
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        self.received.append((", ".join(envelope.rcpt_tos), str(message.get("Subject", ""))))
+        return "250 OK"
+
+
 def run_demo(directory: Path) -> int:
     from imapclient import IMAPClient
 
@@ -100,7 +119,17 @@ def run_demo(directory: Path) -> int:
         }
     )
     settings = load_settings()
-    print(f"intake demo: a local IMAP server on 127.0.0.1:{imap_port}, data in {directory}", file=sys.stderr)
+    print(
+        f"intake demo: a local IMAP server on 127.0.0.1:{imap_port}, an SMTP server on "
+        f"127.0.0.1:{smtp_port}, data in {directory}",
+        file=sys.stderr,
+    )
+    from aiosmtpd.controller import Controller
+
+    replies = _ReplyFolder(directory / "replies")
+    replies.directory.mkdir()
+    smtp = Controller(replies, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
     server = start_pymap(imap_port, directory / "imap-server.log")
     try:
         from intake.samples import demo_mailbox
@@ -125,6 +154,13 @@ def run_demo(directory: Path) -> int:
             if code != 0:
                 return code
         print(
+            f"\nThe local SMTP server received {len(replies.received)} replies, "
+            f"written to {replies.directory}:",
+            file=sys.stderr,
+        )
+        for recipient, subject in replies.received:
+            print(f"  - to {recipient}: {subject}", file=sys.stderr)
+        print(
             f"\nThe raw messages and files are in {directory / 'blobs'}; the database is "
             f"{directory / 'intake.db'}. Try: INTAKE_CONFIG={settings.config_path} "
             f"INTAKE_DATABASE_URL=sqlite:///{directory / 'intake.db'} intake log --format json",
@@ -133,3 +169,4 @@ def run_demo(directory: Path) -> int:
         return 0
     finally:
         stop(server)
+        smtp.stop()

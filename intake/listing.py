@@ -28,6 +28,7 @@ def message_entries(
         .options(
             selectinload(InboundMessage.documents).selectinload(Document.findings),
             selectinload(InboundMessage.findings),
+            selectinload(InboundMessage.replies),
         )
         .order_by(InboundMessage.id)
     )
@@ -58,6 +59,20 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
         "uid": m.uid,
         "filed_folder": m.filed_folder,
         "findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in m.findings],
+        "replies": [
+            {
+                "kind": r.kind,
+                "recipient": r.recipient,
+                "subject": r.subject,
+                "status": r.status,
+                "reason": r.reason,
+                "message_id": r.rfc_message_id,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "sent_at": iso_utc(r.sent_at),
+            }
+            for r in m.replies
+        ],
         "documents": [
             {
                 "filename": d.filename,

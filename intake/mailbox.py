@@ -254,6 +254,16 @@ class Mailbox:
             raise self._fail(f"creating folder {folder!r}", exc) from exc
         self._known_folders.add(folder)
 
+    def append(
+        self, folder: str, raw: bytes, when: datetime, flags: tuple[bytes, ...] = (b"\\Seen",)
+    ) -> None:
+        """Add a message of our own (a copy of a reply) to a folder."""
+        self.ensure_folder(folder)
+        try:
+            self.client.append(folder, raw, flags=flags, msg_time=when)
+        except _ERRORS as exc:
+            raise self._fail(f"adding a message to {folder!r}", exc) from exc
+
     def file(self, uid: int, folder: str) -> None:
         """Move one message into `folder` without ever deleting mail."""
         self.ensure_folder(folder)

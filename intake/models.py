@@ -223,6 +223,7 @@ class Reply(Base):
     __table_args__ = (
         UniqueConstraint("rfc_message_id"),
         Index("ix_reply_status", "status"),
+        Index("ix_reply_recipient", "recipient", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -237,6 +238,8 @@ class Reply(Base):
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the composed MIME message
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)  # why suppressed
+    # What the reply is about, for the rate limit: the sorted codes of its errors.
+    signature: Mapped[str | None] = mapped_column(String(512))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None]
@@ -244,6 +247,7 @@ class Reply(Base):
     claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    sent_copy_at: Mapped[datetime | None]  # when a copy went to the mailbox's Sent folder
 
     message: Mapped[InboundMessage | None] = relationship(back_populates="replies")
 

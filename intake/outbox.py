@@ -264,6 +264,20 @@ def _update(session_factory: sessionmaker[Session], reply_id: int, *where: Any, 
         return result.rowcount
 
 
+def _release(session_factory: sessionmaker[Session], job: _Job, worker: str, error: str) -> None:
+    """Give a claimed reply back, untouched but for the error seen."""
+    _update(
+        session_factory,
+        job.id,
+        Reply.status == ReplyStatus.SENDING,
+        Reply.claimed_by == worker,
+        status=ReplyStatus.PENDING,
+        claimed_by=None,
+        claimed_at=None,
+        last_error=error,
+    )
+
+
 def _mark_sent(session_factory: sessionmaker[Session], job: _Job, now: datetime) -> None:
     # Not restricted to our claim: if the lease ran out and the row was put
     # back to pending meanwhile, recording the delivery still prevents a resend.
@@ -367,12 +381,13 @@ async def deliver_pending_async(
     """Deliver due pending replies of `settings.event` over one SMTP connection.
 
     At most `limit` replies per run. The connection is opened when the first
-    reply is claimed, and a failure to connect or log in counts as that
-    reply's attempt: transient (server down, timeout, 4xx) -> retried later;
-    permanent (untrusted certificate, 535 bad credentials) -> failed with the
-    reason, so the operator sees it in `intake outbox` and, once it is fixed,
-    runs `retry_failed`. The run stops at the first error that leaves no
-    usable connection, leaving the other replies untouched for the next run.
+    reply is claimed. A transient failure to connect (server down, timeout)
+    is not that reply's fault: it goes back to pending with no attempt counted,
+    so the next run sends everything. A permanent one (untrusted certificate,
+    535 bad credentials) fails that reply with the reason, so the operator
+    sees it in `intake outbox` and, once it is fixed, runs `retry_failed`.
+    The run stops at the first error that leaves no usable connection, leaving
+    the other replies untouched for the next run.
     """
     event_id = settings.event.id
     envelope_from = settings.event.address
@@ -388,14 +403,33 @@ async def deliver_pending_async(
                 break
             if not job.raw:
                 _mark_failed_attempt(
-                    session_factory, job, worker, now_fn(), "no composed message to send",
-                    transient=False, max_attempts=max_attempts,
+                    session_factory,
+                    job,
+                    worker,
+                    now_fn(),
+                    "no composed message to send",
+                    transient=False,
+                    max_attempts=max_attempts,
                 )
                 failed += 1
                 continue
-            try:
-                if client is None:
+            if client is None:
+                try:
                     client = await _connect(settings.smtp)
+                except Exception as exc:
+                    if is_transient(exc):
+                        # The server is down, not this reply at fault: it stays due,
+                        # with no attempt counted, and the next run sends it.
+                        _release(session_factory, job, worker, _server_text(exc))
+                        log.warning("outbox: SMTP server unreachable, replies wait: %s", _server_text(exc))
+                        break
+                    _mark_failed_attempt(
+                        session_factory, job, worker, now_fn(), _server_text(exc), False, max_attempts
+                    )
+                    failed += 1
+                    log.error("outbox: cannot use the SMTP server: %s", _server_text(exc))
+                    break
+            try:
                 await client.sendmail(envelope_from, [job.recipient], job.raw)
             except Exception as exc:
                 transient = is_transient(exc)
@@ -446,9 +480,7 @@ def deliver_pending(
     )
 
 
-def retry_failed(
-    session_factory: sessionmaker[Session], ids: Collection[int] | None = None
-) -> int:
+def retry_failed(session_factory: sessionmaker[Session], ids: Collection[int] | None = None) -> int:
     """Put failed replies (all, or those with these ids) back to pending; returns how many."""
     with session_factory() as session, session.begin():
         statement = update(Reply).where(Reply.status == ReplyStatus.FAILED)

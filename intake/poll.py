@@ -11,6 +11,8 @@ A message still in the inbox that is already recorded (a crash between 2 and
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Settings
 from intake.mailbox import Mailbox, batches
-from intake.models import InboundMessage, MessageStatus, utcnow
+from intake.models import InboundMessage, MessageStatus, Reply, ReplyStatus, utcnow
+from intake.outbox import deliver_pending
 from intake.record import Place, enter_folder, record_message, recorded_uids
 from intake.store import BlobStore
 
@@ -133,3 +136,44 @@ def _confirm_filed(
                 .values(filed_folder=folder_of(status), filed_at=utcnow())
             )
     session.commit()
+
+
+def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) -> int:
+    """Append a copy of each reply sent to the mailbox's Sent folder, so the
+    secretariat sees it in their mail client. Returns how many were copied."""
+    folder_name = settings.imap.sent_folder
+    if not folder_name:
+        return 0
+    with sessions() as session:
+        due = session.execute(
+            select(Reply.id, Reply.raw, Reply.sent_at)
+            .where(
+                Reply.event == settings.event.id,
+                Reply.status == str(ReplyStatus.SENT),
+                Reply.sent_copy_at.is_(None),
+                Reply.raw.is_not(None),
+            )
+            .order_by(Reply.id)
+        ).all()
+    if not due:
+        return 0
+    with Mailbox(settings.imap) as mailbox:
+        for reply_id, raw, sent_at in due:
+            mailbox.append(folder_name, raw, sent_at or utcnow())
+            with sessions.begin() as session:
+                session.execute(update(Reply).where(Reply.id == reply_id).values(sent_copy_at=utcnow()))
+    return len(due)
+
+
+def deliver_and_copy(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """Send what the outbox holds; then copy what was sent to the Sent folder."""
+    delivery = deliver_pending(
+        sessions, settings, worker=f"{socket.gethostname()}:{os.getpid()}", limit=100_000
+    )
+    if delivery.sent or delivery.retried or delivery.failed:
+        log.info("outbox: %s sent, %s to retry, %s failed", delivery.sent, delivery.retried, delivery.failed)
+    if delivery.retried:
+        log.warning("outbox: %s replies could not be sent yet and will be retried", delivery.retried)
+    copied = copy_replies_to_sent(settings, sessions)
+    if copied:
+        log.info("copied %s replies to %s", copied, settings.imap.sent_folder)

@@ -31,13 +31,16 @@ from intake.mailbox import RawMessage
 from intake.models import (
     AuditEvent,
     Document,
+    DocumentStatus,
     Finding,
     InboundMessage,
     MailboxState,
     MessageStatus,
     utcnow,
 )
+from intake.numbering import take_number
 from intake.parse import Inbound, Unparseable, parse_message
+from intake.respond import queue_reply
 from intake.store import BlobStore, sha256_hex
 from intake.verdict import MessageVerdict
 
@@ -206,6 +209,7 @@ def _write(
                 detail=found.detail,
             )
         )
+    numbers: dict[int, str] = {}
     for position, doc in enumerate(verdict.documents):
         document = Document(
             message_id=row.id,
@@ -222,8 +226,14 @@ def _write(
             contacts={"items": list(doc.contacts)} if doc.contacts else None,
             abstract=doc.abstract,
         )
+        if doc.status == DocumentStatus.ACCEPTED and doc.role == "document":
+            # Taken in the transaction that accepts: a rollback frees it unseen.
+            document.number = take_number(session, event)
+            numbers[doc.part_index] = document.number
         session.add(document)
         session.flush()
+        if document.number:
+            _audit(session, "document", document.id, "numbered", document.number)
         for found in doc.findings:
             session.add(
                 Finding(
@@ -242,6 +252,11 @@ def _write(
         "recorded",
         f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""),
     )
+    if inbound is not None and original is None:
+        _, note = queue_reply(
+            session, row.id, inbound, verdict, numbers, event, message.received_at, utcnow()
+        )
+        _audit(session, "message", row.id, "reply", note)
     _advance(session, place, message.uid)
     return Recorded(row.id, row.status, new=True)
 

@@ -124,6 +124,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
         return make_docx(event, title, who.organization, who, abstract)
 
     valid = doc("Proposed update to the metaverse standardization roadmap", jane)
+    unfinished = make_docx(event, "[Insert title (always in ENGLISH)]", "", amara, "")
     samples = [
         (
             "a valid input document",
@@ -175,6 +176,37 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
                 date=before,
             ),
             before + timedelta(hours=1),
+        ),
+        (
+            "two documents, one unfinished",
+            make_message(
+                amara,
+                event.address,
+                "Two inputs for JCA-MV",
+                "Dear secretariat,\n\nplease find our two input documents attached.\n",
+                [
+                    (
+                        "Avatar interoperability.docx",
+                        DOCX,
+                        doc("Avatar interoperability requirements", amara),
+                    ),
+                    ("Second input (draft).docx", DOCX, unfinished),
+                ],
+                date=before,
+            ),
+            before + timedelta(minutes=45),
+        ),
+        (
+            "a document made from the template but not filled in",
+            make_message(
+                jane,
+                event.address,
+                "Another input",
+                "Hello, here is one more input document.\n",
+                [("JCA-MV input.docx", DOCX, unfinished)],
+                date=before,
+            ),
+            before + timedelta(minutes=50),
         ),
         (
             "no attachment at all",

@@ -84,9 +84,7 @@ def screening_config(event: EventSettings) -> ScreeningConfig:
     table: Mapping[str, Any] = event.screening or {}
     for key in table:
         if key not in _KEYS:
-            raise ConfigError(
-                f"event.screening.{key}", f"unknown setting; known: {', '.join(_KEYS)}"
-            )
+            raise ConfigError(f"event.screening.{key}", f"unknown setting; known: {', '.join(_KEYS)}")
     ids = _string_list(table, "trusted_authserv_ids")
     for value in ids:
         if any(ch.isspace() for ch in value) or ";" in value:
@@ -96,9 +94,7 @@ def screening_config(event: EventSettings) -> ScreeningConfig:
             )
     trust_unnamed = table.get("trust_unnamed_authentication_results", False)
     if not isinstance(trust_unnamed, bool):
-        raise ConfigError(
-            "event.screening.trust_unnamed_authentication_results", "must be true or false"
-        )
+        raise ConfigError("event.screening.trust_unnamed_authentication_results", "must be true or false")
     own = _string_list(table, "own_addresses")
     for value in own:
         if deliverable_address(value) is None:
@@ -169,7 +165,7 @@ def deliverable_address(value: str | None) -> str | None:
     value = value.strip()
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1]
-    if len(value) > 254 or any(ord(ch) < 0x21 or ch in "<>()[],;:\\\"\x7f" for ch in value):
+    if len(value) > 254 or any(ord(ch) < 0x21 or ch in '<>()[],;:\\"\x7f' for ch in value):
         return None
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain or len(local) > 64 or not _ATEXT_LOCAL.match(local):
@@ -287,9 +283,7 @@ class OwnMessageId(Rule):
     def check(self, inbound: Inbound, event: EventSettings) -> bool:
         message_id = (inbound.message_id or "").strip().lower()
         domain = event.address.rpartition("@")[2].lower()
-        return message_id.startswith("<" + OWN_MESSAGE_ID_PREFIX) and message_id.endswith(
-            "@" + domain + ">"
-        )
+        return message_id.startswith("<" + OWN_MESSAGE_ID_PREFIX) and message_id.endswith("@" + domain + ">")
 
 
 class AutoSubmitted(Rule):
@@ -395,42 +389,94 @@ class MailingList(Rule):
 # write in each language (Discourse's and Zammad's lists, extended).
 OUT_OF_OFFICE_SUBJECTS: tuple[str, ...] = (
     # English
-    "auto:", "automatic reply", "automatic response", "auto reply", "autoreply",
-    "auto response", "autoresponse", "out of office", "out of the office",
-    "away from the office", "vacation reply", "vacation auto reply",
+    "auto:",
+    "automatic reply",
+    "automatic response",
+    "auto reply",
+    "autoreply",
+    "auto response",
+    "autoresponse",
+    "out of office",
+    "out of the office",
+    "away from the office",
+    "vacation reply",
+    "vacation auto reply",
     # German
-    "automatische antwort", "abwesenheitsnotiz", "abwesenheitsmeldung", "abwesend",
-    "nicht im büro", "außer haus", "ausser haus",
+    "automatische antwort",
+    "abwesenheitsnotiz",
+    "abwesenheitsmeldung",
+    "abwesend",
+    "nicht im büro",
+    "außer haus",
+    "ausser haus",
     # French
-    "réponse automatique", "reponse automatique", "absence du bureau",
-    "absent du bureau", "absente du bureau", "message d'absence",
+    "réponse automatique",
+    "reponse automatique",
+    "absence du bureau",
+    "absent du bureau",
+    "absente du bureau",
+    "message d'absence",
     # Spanish
-    "respuesta automática", "respuesta automatica", "fuera de la oficina",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
     "fuera de oficina",
     # Italian
-    "risposta automatica", "risposta non al computer", "fuori sede", "fuori ufficio",
+    "risposta automatica",
+    "risposta non al computer",
+    "fuori sede",
+    "fuori ufficio",
     # Dutch
-    "automatisch antwoord", "afwezig", "niet aanwezig", "afwezigheidsbericht",
+    "automatisch antwoord",
+    "afwezig",
+    "niet aanwezig",
+    "afwezigheidsbericht",
     # Swedish, Danish, Norwegian
-    "automatiskt svar", "automatisk svar", "autosvar", "frånvaro", "frånvarande",
-    "fraværende", "fravær",
+    "automatiskt svar",
+    "automatisk svar",
+    "autosvar",
+    "frånvaro",
+    "frånvarande",
+    "fraværende",
+    "fravær",
     # Portuguese
-    "resposta automática", "resposta automatica", "ausente do escritório",
+    "resposta automática",
+    "resposta automatica",
+    "ausente do escritório",
     "fora do escritório",
     # Polish, Czech, Finnish, Turkish, Greek
-    "automatyczna odpowiedź", "poza biurem", "automatická odpověď",
-    "automaattinen vastaus", "otomatik yanıt", "otomatik cevap", "ofis dışında",
+    "automatyczna odpowiedź",
+    "poza biurem",
+    "automatická odpověď",
+    "automaattinen vastaus",
+    "otomatik yanıt",
+    "otomatik cevap",
+    "ofis dışında",
     "αυτόματη απάντηση",
     # Russian
-    "автоматический ответ", "автоответ", "вне офиса", "нет в офисе",
+    "автоматический ответ",
+    "автоответ",
+    "вне офиса",
+    "нет в офисе",
     # Arabic
-    "رد تلقائي", "الرد التلقائي", "خارج المكتب",
+    "رد تلقائي",
+    "الرد التلقائي",
+    "خارج المكتب",
     # Chinese (simplified, traditional)
-    "自动回复", "自动答复", "自動回覆", "自動回復", "自動答覆", "不在办公室",
+    "自动回复",
+    "自动答复",
+    "自動回覆",
+    "自動回復",
+    "自動答覆",
+    "不在办公室",
     # Japanese
-    "自動応答", "自動返信", "不在",
+    "自動応答",
+    "自動返信",
+    "不在",
     # Korean
-    "자동 회신", "자동 응답", "부재중",
+    "자동 회신",
+    "자동 응답",
+    "부재중",
 )
 
 
@@ -469,8 +515,7 @@ class OutOfOfficeSubject(Rule):
 
     def reason(self, inbound: Inbound, event: EventSettings) -> str:
         return (
-            f"The subject {_shown(inbound.subject or '')!r} is that of an out-of-office "
-            "or automatic reply."
+            f"The subject {_shown(inbound.subject or '')!r} is that of an out-of-office or automatic reply."
         )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from intake import db
 from intake.config import Settings
 from intake.mailbox import MailboxError
-from intake.poll import poll_once
+from intake.poll import deliver_and_copy, poll_once
 from intake.store import BlobStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ def run_service(settings: Settings) -> int:
             )
         else:
             log.info("poll done: %s", report.summary())
+        try:
+            deliver_and_copy(settings, sessions)
+        except MailboxError as exc:
+            log.error("copying replies to the Sent folder failed: %s", exc)
+        except SQLAlchemyError as exc:
+            log.error("outbox: database error: %s", str(getattr(exc, "orig", exc)).splitlines()[0])
 
     scheduler = BlockingScheduler(timezone=UTC)
     scheduler.add_job(

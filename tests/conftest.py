@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.fixtures", "tests.support.databases"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.databases", "tests.support.smtp_fixtures"]

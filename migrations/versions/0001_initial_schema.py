@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 15:09:16.114268
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
@@ -144,6 +144,7 @@ def upgrade() -> None:
         sa.Column("raw", sa.LargeBinary(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("signature", sa.String(length=512), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
@@ -151,6 +152,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_copy_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["message_id"], ["inbound_message.id"], name=op.f("fk_reply_message_id_inbound_message")
         ),
@@ -158,6 +160,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("rfc_message_id", name=op.f("uq_reply_rfc_message_id")),
     )
     with op.batch_alter_table("reply", schema=None) as batch_op:
+        batch_op.create_index("ix_reply_recipient", ["recipient", "created_at"], unique=False)
         batch_op.create_index("ix_reply_status", ["status"], unique=False)
 
     op.create_table(
@@ -186,6 +189,7 @@ def downgrade() -> None:
     op.drop_table("finding")
     with op.batch_alter_table("reply", schema=None) as batch_op:
         batch_op.drop_index("ix_reply_status")
+        batch_op.drop_index("ix_reply_recipient")
 
     op.drop_table("reply")
     with op.batch_alter_table("document", schema=None) as batch_op:

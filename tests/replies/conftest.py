@@ -16,7 +16,6 @@ from intake.db import make_engine, make_sessionmaker
 from intake.models import Base
 from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.smtp import SmtpSink
-from tests.support.smtp_fixtures import smtp_sink  # noqa: F401  (a fixture)
 
 BASE_ENV = {
     "INTAKE_IMAP_HOST": "127.0.0.1",

@@ -46,9 +46,7 @@ WARNING = FindingLine(
 NO_TITLE = FindingLine(
     "template.missing_field", "error", "The Title field is empty.", "Fill in the Title field."
 )
-MACRO = FindingLine(
-    "type.macro_enabled", "error", "The file contains macros.", "Save it as a plain .docx."
-)
+MACRO = FindingLine("type.macro_enabled", "error", "The file contains macros.", "Save it as a plain .docx.")
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -99,8 +97,17 @@ def header_names(msg: EmailMessage) -> list[str]:
 
 
 EXPECTED_HEADERS = [
-    "from", "to", "subject", "date", "message-id", "in-reply-to", "references",
-    "auto-submitted", "x-auto-response-suppress", "mime-version", "content-type",
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "auto-submitted",
+    "x-auto-response-suppress",
+    "mime-version",
+    "content-type",
 ]
 
 
@@ -186,12 +193,8 @@ NAMES_AND_SUBJECTS = [
 
 
 @pytest.mark.parametrize(("name", "subject"), NAMES_AND_SUBJECTS)
-def test_non_ascii_names_and_subjects_round_trip(
-    event: EventSettings, name: str, subject: str
-) -> None:
-    reply = compose_reply(
-        "acknowledgement", context(recipient_name=name, subject=subject), event, NOW
-    )
+def test_non_ascii_names_and_subjects_round_trip(event: EventSettings, name: str, subject: str) -> None:
+    reply = compose_reply("acknowledgement", context(recipient_name=name, subject=subject), event, NOW)
     assert reply.raw.isascii()  # RFC 2047 / quoted-printable: no 8-bit bytes on the wire
     msg = parse(reply.raw)
     assert address_header(reply.raw, "To") == (name, "alice@example.org")
@@ -266,12 +269,8 @@ NAMES = st.text(
 @example(subject="0000 00000000¡¡¡¡¡𐀀𐀀𐀀𐀀 ¡", name="")  # a space the stdlib folder dropped
 @example(subject="x" * 250, name="李伟 " * 20)
 @given(subject=st.text(max_size=300), name=NAMES)
-def test_any_subject_or_name_gives_exactly_our_headers(
-    event: EventSettings, subject: str, name: str
-) -> None:
-    reply = compose_reply(
-        "late_notice", context(subject=subject, recipient_name=name), event, NOW
-    )
+def test_any_subject_or_name_gives_exactly_our_headers(event: EventSettings, subject: str, name: str) -> None:
+    reply = compose_reply("late_notice", context(subject=subject, recipient_name=name), event, NOW)
     assert reply.raw.isascii()
     msg = parse(reply.raw)
     assert header_names(msg) == EXPECTED_HEADERS
@@ -402,9 +401,7 @@ def test_rejection_links_the_template_when_not_attached(
     assert not list(parse(reply.raw).iter_attachments())
 
 
-def test_unreadable_template_means_no_attachment_not_no_reply(
-    event: EventSettings, tmp_path: Path
-) -> None:
+def test_unreadable_template_means_no_attachment_not_no_reply(event: EventSettings, tmp_path: Path) -> None:
     missing = dataclasses.replace(event, template=tmp_path / "gone.docx")
     reply = compose_reply("rejection", context(), missing, NOW)
     assert not list(parse(reply.raw).iter_attachments())
@@ -463,10 +460,29 @@ def test_context_from_verdict(event: EventSettings) -> None:
         status=MessageStatus.PARTIAL,
         findings=(found("message.defects", defects="x"),),  # info: recorded, not shown
         documents=(
-            DocumentVerdict(0, "a.docx", None, "docx", 10, "0" * 64, "document",
-                            DocumentStatus.ACCEPTED, title="Avatars", source="Contoso"),
-            DocumentVerdict(1, "b.docx", None, "docx", 10, "1" * 64, "document",
-                            DocumentStatus.REJECTED, findings=(found("message.no_document"),)),
+            DocumentVerdict(
+                0,
+                "a.docx",
+                None,
+                "docx",
+                10,
+                "0" * 64,
+                "document",
+                DocumentStatus.ACCEPTED,
+                title="Avatars",
+                source="Contoso",
+            ),
+            DocumentVerdict(
+                1,
+                "b.docx",
+                None,
+                "docx",
+                10,
+                "1" * 64,
+                "document",
+                DocumentStatus.REJECTED,
+                findings=(found("message.no_document"),),
+            ),
         ),
     )
     ctx = ReplyContext.from_verdict(
@@ -477,9 +493,7 @@ def test_context_from_verdict(event: EventSettings) -> None:
     assert ctx.findings == ()
     assert [d.number for d in ctx.documents] == ["JCA-MV-I-007", None]
     assert ctx.documents[1].errors[0].message == "Your message carried no document."
-    other = ReplyContext.from_verdict(
-        inbound, verdict, recipient="office@example.org", received_at=NOW
-    )
+    other = ReplyContext.from_verdict(inbound, verdict, recipient="office@example.org", received_at=NOW)
     assert other.recipient_name is None  # the name belongs to the From address
     assert compose_reply("acknowledgement", ctx, event, NOW).subject == "Re: Two inputs [JCA-MV-I-007]"
 

@@ -47,9 +47,7 @@ def with_screening(event: EventSettings, **table: Any) -> EventSettings:
 def test_own_address_in_from_reply_to_or_return_path(event: EventSettings) -> None:
     rule = OwnAddress()
     assert not rule.check(human(), event)
-    ours = message(
-        "From: ITU-T JCA-MV secretariat <TSBJCAMV@itu.int>\nTo: a@example.org\nSubject: Re: x"
-    )
+    ours = message("From: ITU-T JCA-MV secretariat <TSBJCAMV@itu.int>\nTo: a@example.org\nSubject: Re: x")
     assert rule.check(ours, event)
     assert rule.check(human("Reply-To: tsbjcamv@itu.int"), event)
     assert "Reply-To" in rule.reason(human("Reply-To: tsbjcamv@itu.int"), event)
@@ -66,8 +64,7 @@ def test_own_address_includes_configured_aliases(event: EventSettings) -> None:
 def test_own_message_id(event: EventSettings) -> None:
     rule = OwnMessageId()
     ours = message(
-        "From: someone@example.org\nSubject: x\n"
-        "Message-ID: <intake.00112233445566778899aabbccddeeff@ITU.INT>"
+        "From: someone@example.org\nSubject: x\nMessage-ID: <intake.00112233445566778899aabbccddeeff@ITU.INT>"
     )
     assert rule.check(ours, event)
     assert not rule.check(human(), event)
@@ -99,8 +96,15 @@ def test_auto_submitted_absent(event: EventSettings) -> None:
 
 @pytest.mark.parametrize(
     ("value", "hit"),
-    [("bulk", True), ("junk", True), ("list", True), ("auto_reply", True), ("BULK", True),
-     ("first-class", False), ("normal", False)],
+    [
+        ("bulk", True),
+        ("junk", True),
+        ("list", True),
+        ("auto_reply", True),
+        ("BULK", True),
+        ("first-class", False),
+        ("normal", False),
+    ],
 )
 def test_precedence(event: EventSettings, value: str, hit: bool) -> None:
     assert BulkPrecedence().check(human(f"Precedence: {value}"), event) is hit
@@ -222,18 +226,32 @@ def test_delivery_report_by_failed_recipients_and_not_for_mixed(event: EventSett
 
 @pytest.mark.parametrize(
     "sender",
-    ["MAILER-DAEMON@mx.example.net", "mailer_daemon@example.org", "postmaster@example.org",
-     "noreply@example.org", "no-reply@example.org", "no_reply@example.org",
-     "do-not-reply@example.org", "donotreply@example.org", "notifications-noreply@example.org",
-     "noreply-dmarc-support@google.com"],
+    [
+        "MAILER-DAEMON@mx.example.net",
+        "mailer_daemon@example.org",
+        "postmaster@example.org",
+        "noreply@example.org",
+        "no-reply@example.org",
+        "no_reply@example.org",
+        "do-not-reply@example.org",
+        "donotreply@example.org",
+        "notifications-noreply@example.org",
+        "noreply-dmarc-support@google.com",
+    ],
 )
 def test_robot_senders(event: EventSettings, sender: str) -> None:
     assert RobotSender().check(message(f"From: {sender}\nSubject: x"), event)
 
 
 @pytest.mark.parametrize(
-    "sender", ["alice@example.org", "snoreply@example.org", "postman@example.org",
-               "reply@example.org", "noreplyx@example.org"],
+    "sender",
+    [
+        "alice@example.org",
+        "snoreply@example.org",
+        "postman@example.org",
+        "reply@example.org",
+        "noreplyx@example.org",
+    ],
 )
 def test_people_are_not_robot_senders(event: EventSettings, sender: str) -> None:
     assert not RobotSender().check(message(f"From: {sender}\nSubject: x"), event)
@@ -272,9 +290,7 @@ def test_dmarc_pass_or_a_comment_saying_fail_is_not_a_failure(event: EventSettin
     trusting = with_screening(event, trusted_authserv_ids=["mx.itu.int"])
     passing = human("Authentication-Results: mx.itu.int; dmarc=pass header.from=example.org")
     assert not DmarcFail().check(passing, trusting)
-    sneaky = human(
-        "Authentication-Results: mx.itu.int; spf=pass (dmarc=fail) smtp.mailfrom=example.org"
-    )
+    sneaky = human("Authentication-Results: mx.itu.int; spf=pass (dmarc=fail) smtp.mailfrom=example.org")
     assert not DmarcFail().check(sneaky, trusting)
 
 
@@ -373,16 +389,26 @@ def test_every_rule_has_a_name_and_a_sentence() -> None:
 
 
 header_names = st.sampled_from(
-    ["Auto-Submitted", "Precedence", "X-Loop", "List-Id", "Return-Path", "Content-Type",
-     "Authentication-Results", "X-Spam-Status", "Subject", "From", "Message-ID", "X-Autoreply"]
+    [
+        "Auto-Submitted",
+        "Precedence",
+        "X-Loop",
+        "List-Id",
+        "Return-Path",
+        "Content-Type",
+        "Authentication-Results",
+        "X-Spam-Status",
+        "Subject",
+        "From",
+        "Message-ID",
+        "X-Autoreply",
+    ]
 )
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(header_names, st.text(max_size=60)), max_size=8), st.text(max_size=40))
-def test_screen_never_raises(
-    event: EventSettings, headers: list[tuple[str, str]], subject: str
-) -> None:
+def test_screen_never_raises(event: EventSettings, headers: list[tuple[str, str]], subject: str) -> None:
     inbound = Inbound(
         message_id=dict(headers).get("Message-ID"),
         sender=dict(headers).get("From"),
@@ -408,8 +434,10 @@ def test_screen_never_raises(
         ({"trusted_authserv_id": ["mx.itu.int"]}, "event.screening.trusted_authserv_id"),
         ({"trusted_authserv_ids": "mx.itu.int"}, "event.screening.trusted_authserv_ids"),
         ({"trusted_authserv_ids": ["mx.itu.int; x"]}, "event.screening.trusted_authserv_ids"),
-        ({"trust_unnamed_authentication_results": "yes"},
-         "event.screening.trust_unnamed_authentication_results"),
+        (
+            {"trust_unnamed_authentication_results": "yes"},
+            "event.screening.trust_unnamed_authentication_results",
+        ),
         ({"own_addresses": ["not an address"]}, "event.screening.own_addresses"),
         ({"out_of_office_subjects": [" "]}, "event.screening.out_of_office_subjects"),
         ({"disabled_rules": ["no-such-rule"]}, "event.screening.disabled_rules"),
