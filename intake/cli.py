@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from intake import db
 from intake.config import ConfigError, Settings, load_settings
+from intake.listing import write_json
 from intake.mailbox import Mailbox, MailboxError
 
 log = logging.getLogger("intake")
@@ -120,7 +121,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
-    from intake.listing import message_entries, write_json, write_table
+    from intake.listing import message_entries, write_table
 
     _require_schema(settings)
     engine = db.make_engine(settings.database_url)
@@ -133,6 +134,38 @@ def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
         write_json(entries, sys.stdout)
     else:
         write_table(entries, sys.stdout, settings.event.timezone)
+    return EXIT_OK
+
+
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Judge local files as the service would; 0 when all pass, 1 when any is refused."""
+    from intake.judge.check_cli import run_check
+
+    return run_check([Path(p) for p in args.files], settings.event, sys.stdout)
+
+
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    """List the replies waiting or failed; `retry` puts the failed back in line."""
+    from intake.outbox import retry_failed
+
+    _require_schema(settings)
+    engine = db.make_engine(settings.database_url)
+    sessions = db.make_sessionmaker(engine)
+    try:
+        if args.action == "retry":
+            count = retry_failed(sessions, args.ids or None)
+            print(f"{count} failed replies are pending again; the next poll sends them", file=sys.stderr)
+            return EXIT_OK
+        from intake.listing import outbox_entries, write_outbox
+
+        with sessions() as session:
+            entries = outbox_entries(session, settings.event.id, all_statuses=args.all)
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        write_json(entries, sys.stdout)
+    else:
+        write_outbox(entries, sys.stdout, settings.event.timezone)
     return EXIT_OK
 
 
@@ -257,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", help="only messages with this status")
     p.add_argument("--limit", type=int)
     p.set_defaults(func=cmd_log)
+
+    p = sub.add_parser("check", help="judge local files as the service would, and print the findings")
+    p.add_argument("files", nargs="+", metavar="FILE", help="files or folders")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("outbox", help="replies pending or failed; `outbox retry` tries the failed again")
+    p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="with retry: only these replies")
+    p.add_argument("--all", action="store_true", help="list sent and suppressed replies too")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_outbox)
 
     p = sub.add_parser("demo", help="run the service against a local mailbox it starts itself")
     p.add_argument("--dir", default="var/demo", help="where the demo keeps its data (default var/demo)")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from intake.models import Document, InboundMessage
+from intake.models import Document, InboundMessage, Reply
 
 
 def iso_utc(value: datetime | None) -> str | None:
@@ -130,3 +130,45 @@ def write_table(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) ->
 def _cut(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def outbox_entries(session: Session, event: str, all_statuses: bool = False) -> list[dict[str, Any]]:
+    query = select(Reply).where(Reply.event == event).order_by(Reply.id)
+    if not all_statuses:
+        query = query.where(Reply.status.in_(("pending", "sending", "failed")))
+    return [
+        {
+            "id": r.id,
+            "message": r.message_id,
+            "kind": r.kind,
+            "recipient": r.recipient,
+            "subject": r.subject,
+            "status": r.status,
+            "reason": r.reason,
+            "attempts": r.attempts,
+            "last_error": r.last_error,
+            "next_attempt_at": iso_utc(r.next_attempt_at),
+            "created_at": iso_utc(r.created_at),
+            "sent_at": iso_utc(r.sent_at),
+        }
+        for r in session.scalars(query)
+    ]
+
+
+def write_outbox(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
+    if not entries:
+        out.write("The outbox is empty: every reply has been sent.\n")
+        return
+    for e in entries:
+        created = datetime.strptime(e["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=ZoneInfo("UTC"))
+        line = (
+            f"#{e['id']:<5} {e['status']:<10} {e['kind']:<16} to {e['recipient']}  "
+            f"(message #{e['message']}, queued {created.astimezone(tz):%Y-%m-%d %H:%M}, "
+            f"{e['attempts']} attempt(s))"
+        )
+        out.write(line + "\n")
+        if e["last_error"]:
+            out.write(f"        last error: {e['last_error']}\n")
+        if e["reason"]:
+            out.write(f"        {e['reason']}\n")
+    out.write(f"\n{len(entries)} reply(ies).\n")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings
@@ -118,18 +118,38 @@ def record_message(
             store.put(payload)
     body_sha = body_digest(raw)
 
-    with sessions() as session:
-        try:
-            with session.begin():
-                return _write(session, place, message, event, inbound, verdict, digest, body_sha)
-        except IntegrityError:
-            # Another process recorded this UID between our look and our write.
-            pass
+    for attempt in range(1, RETRIES + 1):
+        with sessions() as session:
+            try:
+                with session.begin():
+                    return _write(session, place, message, event, inbound, verdict, digest, body_sha)
+            except IntegrityError:
+                # Another process recorded this UID between our look and our write.
+                break
+            except OperationalError as exc:
+                # PostgreSQL may pick this transaction as a deadlock's victim when
+                # two processes take numbers and write replies at once; it rolled
+                # back whole, so doing it again is safe.
+                if attempt == RETRIES or not _retryable(exc):
+                    raise
+                log.warning("recording UID %s: %s; trying again", message.uid, _first_line(exc))
     with sessions() as session:
         existing = recorded_uids(session, place, [message.uid]).get(message.uid)
         if existing is None:
             raise RuntimeError(f"UID {message.uid} could not be recorded and is not recorded")
         return Recorded(existing[0], existing[1], new=False)
+
+
+RETRIES = 3
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _retryable(exc: OperationalError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES or "database is locked" in str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _write(

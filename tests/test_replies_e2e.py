@@ -202,9 +202,26 @@ def test_one_reply_for_each_answerable_kind_and_none_for_the_rest(
         entry = entries[_subject(cases[name][0])]
         assert entry["replies"] == [] and entry["reason"]
 
+    # Each document's findings are in the log (issue 3): the PDF alone, the unfinished draft.
+    invalid = entries[_subject(cases["invalid"][0])]
+    assert [f["code"] for d in invalid["documents"] for f in d["findings"]] == ["type.pdf_without_word"]
+    partial = entries[_subject(cases["partial"][0])]
+    good, draft = partial["documents"]
+    assert good["status"] == "accepted" and not [f for f in good["findings"] if f["severity"] == "error"]
+    assert draft["status"] == "rejected"
+    assert {"template.placeholder", "template.missing_field"} <= {f["code"] for f in draft["findings"]}
+    assert good["title"] == "Avatar requirements"
+
+    # A copy of each reply sent is in the mailbox's Sent folder, for the secretariat.
+    sent_copies = dovecot.fetch_all("Sent")
+    assert sorted(email.message_from_bytes(raw)["Message-ID"] for raw in sent_copies.values()) == sorted(
+        m["Message-ID"] for m in received
+    )
+
     # A second run sends nothing again.
     env.run("poll", "--once", check=True)
     assert len(smtp_sink.messages) == 4
+    assert len(dovecot.fetch_all("Sent")) == 4
 
 
 def _subject(raw: bytes) -> str:
@@ -315,3 +332,63 @@ def test_non_ascii_names_and_injection_attempts(
     assert parsed["Bcc"] is None and parsed["X-Injected"] is None
     header_block = m.data.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in header_block and b"\r\nX-Injected:" not in header_block
+
+
+def test_two_processes_on_one_database_never_share_a_number_or_a_reply(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """Two pollers, each on its own folder, accept documents into one event at once."""
+    first = write_config(
+        tmp_path / "a",
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+        imap_extra='folder = "INBOX"',
+    )
+    second = write_config(
+        tmp_path / "b",
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+        imap_extra='folder = "Second"',
+    )
+    event = first.settings().event
+    abstract = "An abstract about interoperability."
+    for folder, offset in (("INBOX", 0), ("Second", 100)):
+        batch = []
+        for i in range(offset, offset + 25):
+            who = person(i)
+            batch.append(
+                (
+                    make_message(
+                        who,
+                        event.address,
+                        f"Input {i}",
+                        "Attached.",
+                        [(f"in{i}.docx", DOCX, make_docx(event, f"Title {i}", "Org", who, abstract))],
+                    ),
+                    event.deadline - timedelta(days=1),
+                )
+            )
+        dovecot.append_many(folder, batch)
+    runs = [first.popen("poll", "--once"), second.popen("poll", "--once")]
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr
+    entries = first.log_json()
+    assert len(entries) == 50 and {e["status"] for e in entries} == {"accepted"}
+    numbers = [d["number"] for e in entries for d in e["documents"] if d["number"]]
+    assert len(numbers) == 50 and len(set(numbers)) == 50
+    assert sorted(numbers) == [f"JCA-MV-I-{n:03d}" for n in range(1, 51)]
+    ids = [email.message_from_bytes(m.data)["Message-ID"] for m in smtp_sink.messages]
+    assert len(ids) == 50 and len(set(ids)) == 50
+    # And each acknowledgement carries the number its document was given.
+    for e in entries:
+        [reply] = e["replies"]
+        assert e["documents"][0]["number"] in reply["subject"]

@@ -87,6 +87,7 @@ def write_config(
     extra: str = "",
     imap_extra: str = "",
 ) -> IntakeEnv:
+    directory.mkdir(parents=True, exist_ok=True)
     data_dir = directory / "data"
     config_path = directory / "intake.toml"
     config_path.write_text(
