@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.samples import CONTRIBUTORS, DOCX, make_docx, make_message
+from intake.samples import CONTRIBUTORS, make_docx, make_message
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import REPO, IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
