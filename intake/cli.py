@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from intake import db
+from intake import cli_desk, db
 from intake.config import ConfigError, Settings, load_settings
 from intake.listing import write_json
 from intake.mailbox import Mailbox, MailboxError
@@ -98,6 +98,7 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """One full cycle: record new mail, deliver the replies due, copy them to Sent."""
+    from intake.lease import PollerLock
     from intake.poll import deliver_and_copy, poll_once
     from intake.store import BlobStore
 
@@ -105,8 +106,12 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessionmaker(engine)
     try:
-        report = poll_once(settings, sessions, BlobStore(settings.data_dir))
-        log.info("poll done: %s", report.summary())
+        with PollerLock(engine, settings.imap.mailbox_key, settings.imap.folder) as lock:
+            if lock.held:
+                report = poll_once(settings, sessions, BlobStore(settings.data_dir))
+                log.info("poll done: %s", report.summary())
+            else:
+                log.warning("%s is polling this mailbox now; this run only sends replies", lock.holder())
         deliver_and_copy(settings, sessions)
     finally:
         engine.dispose()
@@ -114,27 +119,13 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from intake.service import run_service
+    from intake.service import ServiceRefused, run_service
 
     _require_schema(settings)
-    return run_service(settings)
-
-
-def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
-    from intake.listing import message_entries, write_table
-
-    _require_schema(settings)
-    engine = db.make_engine(settings.database_url)
     try:
-        with db.make_sessionmaker(engine)() as session:
-            entries = message_entries(session, status=args.status, limit=args.limit)
-    finally:
-        engine.dispose()
-    if args.format == "json":
-        write_json(entries, sys.stdout)
-    else:
-        write_table(entries, sys.stdout, settings.event.timezone)
-    return EXIT_OK
+        return run_service(settings)
+    except ServiceRefused as exc:
+        raise _Failure(str(exc)) from None
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
@@ -225,6 +216,9 @@ def _check_imap(settings: Settings) -> tuple[str, bool, str]:
 def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
     import aiosmtplib
 
+    from intake.oauth import TokenError
+    from intake.outbox import _authenticate, smtp_auth
+
     s = settings.smtp
 
     async def probe() -> None:
@@ -241,8 +235,9 @@ def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
         )
         await client.connect()
         try:
-            if s.user and s.password:
-                await client.login(s.user, s.password.reveal())
+            auth = smtp_auth(s)
+            if auth is not None:
+                await _authenticate(client, auth)  # password or XOAUTH2, as the outbox does
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException):
                 await client.quit()
@@ -254,7 +249,7 @@ def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
             True,
             f"connected to {s.host}:{s.port}" + (f" and signed in as {s.user}" if s.user else ""),
         )
-    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TokenError) as exc:
         return ("smtp", False, f"SMTP server {s.host}:{s.port}: {str(exc).strip() or type(exc).__name__}")
 
 
@@ -285,11 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run as a service: poll on a schedule until stopped")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("log", help="the intake log")
-    p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--status", help="only messages with this status")
-    p.add_argument("--limit", type=int)
-    p.set_defaults(func=cmd_log)
+    cli_desk.register(sub)  # log, show, admit, reject, release, withdraw, resend, reprocess, ... web
 
     p = sub.add_parser("check", help="judge local files as the service would, and print the findings")
     p.add_argument("files", nargs="+", metavar="FILE", help="files or folders")

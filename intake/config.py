@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TLS_MODES = ("ssl", "starttls", "none")
 AUTH_MODES = ("login", "xoauth2")
 LATE_POLICIES = ("hold", "reject")
 DEFAULT_EVENT_FILE = "jca-mv-2.toml"
+DEFAULT_OAUTH_AUTHORITY = "https://login.microsoftonline.com/"
+# App-only access to Exchange Online: covers IMAP.AccessAsApp and SMTP.SendAsApp.
+DEFAULT_OAUTH_SCOPE = "https://outlook.office365.com/.default"
 
 
 class ConfigError(Exception):
@@ -69,6 +73,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INTAKE_DATA_DIR": ("service", "data_dir"),
     "INTAKE_LOG_LEVEL": ("service", "log_level"),
     "INTAKE_POLL_INTERVAL": ("service", "poll_interval"),
+    "INTAKE_IMAP_IDLE": ("imap", "idle"),
     "INTAKE_IMAP_HOST": ("imap", "host"),
     "INTAKE_IMAP_PORT": ("imap", "port"),
     "INTAKE_IMAP_USER": ("imap", "user"),
@@ -77,17 +82,37 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INTAKE_IMAP_CA_FILE": ("imap", "ca_file"),
     "INTAKE_IMAP_FOLDER": ("imap", "folder"),
     "INTAKE_IMAP_AUTH": ("imap", "auth"),
+    "INTAKE_IMAP_TOKEN_COMMAND": ("imap", "token_command"),
+    "INTAKE_IMAP_TOKEN_FILE": ("imap", "token_file"),
+    "INTAKE_IMAP_OAUTH_TENANT": ("imap", "oauth_tenant"),
+    "INTAKE_IMAP_OAUTH_CLIENT_ID": ("imap", "oauth_client_id"),
+    "INTAKE_IMAP_OAUTH_CLIENT_SECRET": ("imap", "oauth_client_secret"),
+    "INTAKE_IMAP_OAUTH_AUTHORITY": ("imap", "oauth_authority"),
     "INTAKE_SMTP_HOST": ("smtp", "host"),
     "INTAKE_SMTP_PORT": ("smtp", "port"),
     "INTAKE_SMTP_USER": ("smtp", "user"),
     "INTAKE_SMTP_PASSWORD": ("smtp", "password"),
     "INTAKE_SMTP_TLS": ("smtp", "tls"),
     "INTAKE_SMTP_CA_FILE": ("smtp", "ca_file"),
+    "INTAKE_SMTP_AUTH": ("smtp", "auth"),
     "INTAKE_EVENT_ADDRESS": ("event", "address"),
     "INTAKE_DEADLINE": ("event", "deadline"),
     "INTAKE_TIMEZONE": ("event", "timezone"),
 }
-SECRET_KEYS = {("imap", "password"), ("smtp", "password")}
+SECRET_KEYS = {("imap", "password"), ("smtp", "password"), ("imap", "oauth_client_secret")}
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """Where XOAUTH2 access tokens come from (intake.oauth): exactly one source is set."""
+
+    token_command: str | None = None  # prints a token, or JSON with access_token and expires_in
+    token_file: Path | None = None  # holds a current token, kept fresh by something else
+    tenant: str | None = None  # Microsoft 365 client-credentials flow: all three...
+    client_id: str | None = None
+    client_secret: Secret | None = None  # ...are set together
+    authority: str = DEFAULT_OAUTH_AUTHORITY
+    scope: str = DEFAULT_OAUTH_SCOPE
 
 
 @dataclass(frozen=True)
@@ -107,9 +132,9 @@ class ImapSettings:
     max_message_bytes: int
     file_messages: bool
     filing_root: str
-    token_command: str | None = None  # XOAUTH2: a command that prints an access token
-    token_file: Path | None = None  # XOAUTH2: a file holding a current access token
+    oauth: OAuthSettings | None = None  # the XOAUTH2 token source, if one is configured
     sent_folder: str = "Sent"  # a copy of each reply sent is appended here ("" = none)
+    idle: bool = False  # intake run: IMAP IDLE for instant pickup (polling stays on)
 
     @property
     def mailbox_key(self) -> str:
@@ -126,6 +151,8 @@ class SmtpSettings:
     tls: str
     ca_file: Path | None
     timeout: float
+    auth: str = "login"  # "login": AUTH with user and password when user is set; "xoauth2"
+    oauth: OAuthSettings | None = None  # the XOAUTH2 token source (the IMAP one unless given)
 
 
 @dataclass(frozen=True)
@@ -158,6 +185,7 @@ class Settings:
     data_dir: Path
     log_level: str
     poll_interval: int
+    outbox_interval: int
     imap: ImapSettings
     smtp: SmtpSettings
     event: EventSettings
@@ -224,6 +252,9 @@ def _read_secret_file(filename: str, setting: str, env: str | None) -> str:
         raise ConfigError(setting, f"password file {filename} is not readable", env) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(setting, f"password file {filename} cannot be read ({exc})", env) from None
+
+
+_TOKEN_SOURCES = "%s.token_command, token_file, or oauth_tenant + oauth_client_id + oauth_client_secret"
 
 
 class _Reader:
@@ -341,19 +372,19 @@ class _Reader:
             database_url=database_url,
             data_dir=data_dir,
             log_level=self.choice("service", "log_level", "info", ("debug", "info", "warning", "error")),
-            poll_interval=self.integer("service", "poll_interval", 60, 5, 86400),
-            imap=self.imap(),
-            smtp=self.smtp(),
+            poll_interval=self.integer("service", "poll_interval", 60, 1, 86400),
+            outbox_interval=self.integer("service", "outbox_interval", 30, 1, 86400),
+            imap=(imap := self.imap()),
+            smtp=self.smtp(imap),
             event=self.event(),
         )
 
     def imap(self) -> ImapSettings:
         tls = self.choice("imap", "tls", "ssl", TLS_MODES)
         auth = self.choice("imap", "auth", "login", AUTH_MODES)
-        token_command = self.text("imap", "token_command", required=False) or None
-        token_file = self.path("imap", "token_file")
-        if auth == "xoauth2" and not (token_command or token_file):
-            raise self._error("imap", "auth", "xoauth2 needs imap.token_command or imap.token_file")
+        oauth = self.oauth("imap")
+        if auth == "xoauth2" and oauth is None:
+            raise self._error("imap", "auth", f"xoauth2 needs a token source: {_TOKEN_SOURCES % 'imap'}")
         return ImapSettings(
             host=self.text("imap", "host"),
             port=self.integer("imap", "port", 993 if tls == "ssl" else 143, 1, 65535),
@@ -370,22 +401,73 @@ class _Reader:
             max_message_bytes=self.integer("imap", "max_message_bytes", 40 * 2**20, 2**12, 2**31),
             file_messages=self.boolean("imap", "file_messages", True),
             filing_root=self.text("imap", "filing_root", "Intake"),
-            token_command=token_command,
-            token_file=token_file,
+            oauth=oauth,
             sent_folder=self.text("imap", "sent_folder", "Sent", required=False),
+            idle=self.boolean("imap", "idle", False),
         )
 
-    def smtp(self) -> SmtpSettings:
+    def oauth(self, table: str) -> OAuthSettings | None:
+        """The token source given in this table, or None; one source at most."""
+        command = self.text(table, "token_command", required=False) or None
+        token_file = self.path(table, "token_file")
+        tenant = self.text(table, "oauth_tenant", required=False) or None
+        client_id = self.text(table, "oauth_client_id", required=False) or None
+        secret = self.secret(table, "oauth_client_secret", required=False)
+        sources = {
+            "token_command": command,
+            "token_file": token_file,
+            "oauth_client_id": tenant or client_id or secret,
+        }
+        given = [key for key, value in sources.items() if value]
+        if len(given) > 1:
+            raise self._error(table, given[1], f"give one token source, not both {given[0]} and {given[1]}")
+        if not given:
+            return None
+        if given == ["oauth_client_id"]:
+            for key, value in (
+                ("oauth_tenant", tenant),
+                ("oauth_client_id", client_id),
+                ("oauth_client_secret", secret),
+            ):
+                if not value:
+                    raise self._error(table, key, "missing: the client-credentials flow needs it")
+        authority = self.text(table, "oauth_authority", DEFAULT_OAUTH_AUTHORITY)
+        if not authority.startswith("https://") or not urlsplit(authority).hostname:
+            raise self._error(table, "oauth_authority", f"must be an https:// URL, got {authority!r}")
+        return OAuthSettings(
+            token_command=command,
+            token_file=token_file,
+            tenant=tenant,
+            client_id=client_id,
+            client_secret=secret,
+            authority=authority,
+            scope=self.text(table, "oauth_scope", DEFAULT_OAUTH_SCOPE),
+        )
+
+    def smtp(self, imap: ImapSettings | None = None) -> SmtpSettings:
         tls = self.choice("smtp", "tls", "starttls", TLS_MODES)
+        auth = self.choice("smtp", "auth", "login", AUTH_MODES)
         user = self.text("smtp", "user", required=False) or None
+        oauth = self.oauth("smtp")
+        if auth == "xoauth2":
+            # Same mailbox, same app registration: the IMAP token serves SMTP too.
+            oauth = oauth or (imap.oauth if imap else None)
+            if oauth is None:
+                sources = _TOKEN_SOURCES % "smtp"
+                raise self._error(
+                    "smtp", "auth", f"xoauth2 needs a token source here or in [imap]: {sources}"
+                )
+            user = user or (imap.user if imap else None)
         return SmtpSettings(
             host=self.text("smtp", "host"),
             port=self.integer("smtp", "port", {"ssl": 465, "starttls": 587, "none": 25}[tls], 1, 65535),
             user=user,
-            password=self.secret("smtp", "password", required=user is not None),
+            password=self.secret("smtp", "password", required=user is not None and auth == "login"),
             tls=tls,
             ca_file=self.path("smtp", "ca_file", must_exist=True),
             timeout=self.number("smtp", "timeout", 60, 0.1, 3600),
+            auth=auth,
+            oauth=oauth,
         )
 
     def event(self) -> EventSettings:

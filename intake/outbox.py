@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Secret, Settings, SmtpSettings
 from intake.models import Reply, ReplyStatus, utcnow
+from intake.oauth import TokenError, TokenProvider, provider_for
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +82,43 @@ class PasswordAuth:
     password: Secret
 
 
-# XOAUTH2 (a later issue) adds a token-provider variant to this union and a
-# branch in `_authenticate`; nothing else changes.
-SmtpAuth = PasswordAuth
+@dataclass(frozen=True)
+class XOAuth2Auth:
+    """AUTH XOAUTH2 with an access token from the (process-wide, shared) provider."""
+
+    user: str
+    tokens: TokenProvider
+
+
+SmtpAuth = PasswordAuth | XOAuth2Auth
 
 
 def smtp_auth(smtp: SmtpSettings) -> SmtpAuth | None:
     """The authentication to use with this server, or None for none."""
+    if smtp.auth == "xoauth2" and smtp.user and smtp.oauth is not None:
+        return XOAuth2Auth(user=smtp.user, tokens=provider_for(smtp.oauth))
     if not smtp.user:
         return None
     return PasswordAuth(user=smtp.user, password=smtp.password or Secret(""))
 
 
 async def _authenticate(client: aiosmtplib.SMTP, auth: SmtpAuth) -> None:
-    await client.login(auth.user, auth.password.reveal())
+    if isinstance(auth, PasswordAuth):
+        await client.login(auth.user, auth.password.reveal())
+        return
+    # The provider may run a command or ask Microsoft Entra: not on the event loop.
+    token = await asyncio.to_thread(auth.tokens.token)
+    try:
+        await client.auth_xoauth2(auth.user, token)
+        return
+    except aiosmtplib.SMTPAuthenticationError:
+        # Revoked, or expired sooner than it said: one new token, one more try.
+        auth.tokens.refused(token)
+        fresh = await asyncio.to_thread(auth.tokens.token)
+        if fresh == token:
+            raise
+    log.warning("outbox: the SMTP server refused the access token; signing in again with a new one")
+    await client.auth_xoauth2(auth.user, fresh)
 
 
 # --- SMTP -----------------------------------------------------------------------------
@@ -173,6 +197,8 @@ def _server_text(exc: BaseException) -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """Will trying again later help? 4xx, timeouts and lost connections: yes."""
+    if isinstance(exc, TokenError):
+        return exc.transient  # the identity provider down: yes; a wrong client secret: no
     tls = _tls_failure(exc)
     if tls is not None:
         # A connection cut mid-TLS is the network; anything else (an untrusted
@@ -262,6 +288,18 @@ def _update(session_factory: sessionmaker[Session], reply_id: int, *where: Any, 
             session.execute(update(Reply).where(Reply.id == reply_id, *where).values(**values)),
         )
         return result.rowcount
+
+
+# Replies the server accepted whose "sent" commit failed (the database was away).
+_UNRECORDED: dict[int, tuple[_Job, datetime]] = {}
+
+
+def _record_unrecorded(session_factory: sessionmaker[Session]) -> None:
+    """Mark sent what was sent while the database could not record it; raises while it still can't."""
+    for reply_id, (job, when) in list(_UNRECORDED.items()):
+        _mark_sent(session_factory, job, when)
+        del _UNRECORDED[reply_id]
+        log.info("outbox: reply %d, sent earlier, is now recorded as sent", reply_id)
 
 
 def _release(session_factory: sessionmaker[Session], job: _Job, worker: str, error: str) -> None:
@@ -392,6 +430,7 @@ async def deliver_pending_async(
     event_id = settings.event.id
     envelope_from = settings.event.address
     sent = retried = failed = 0
+    _record_unrecorded(session_factory)
     reclaimed = reclaim_stale(session_factory, event_id, now_fn(), lease_for(settings.smtp))
     if reclaimed:
         log.warning("outbox: %d replies were stuck in sending and are pending again", reclaimed)
@@ -449,9 +488,12 @@ async def deliver_pending_async(
             try:
                 _mark_sent(session_factory, job, now_fn())
             except Exception:
-                log.critical(
-                    "outbox: reply %d was accepted by the server but could not be marked "
-                    "sent; it will be sent again after the lease expires",
+                # Remembered in this process and recorded as soon as the database is
+                # back (before anything else is sent), so only a crash now resends it.
+                _UNRECORDED[job.id] = (job, now_fn())
+                log.error(
+                    "outbox: reply %d was accepted by the server but could not be marked sent yet; "
+                    "it will be recorded when the database answers again",
                     job.id,
                 )
                 raise

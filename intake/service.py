@@ -1,87 +1,256 @@
 """`intake run`: the long-running service, scheduled with APScheduler 3.
 
-The poll job runs every `service.poll_interval` seconds, never two at once
-(max_instances=1, coalesce=True, misfire grace = the interval). A failure of
-the outside world (IMAP, database) is logged once per run with its cause and
-the next run tries again; the service itself does not exit. SIGTERM/SIGINT:
-the message in hand is finished, then the process exits 0.
+Jobs: the poll (every `service.poll_interval` seconds; max_instances=1,
+coalesce=True, misfire grace = the interval) and the outbox (every
+`service.outbox_interval` seconds). With `imap.idle = true` a watcher thread
+keeps an IMAP IDLE open and starts a poll within seconds of new mail; the
+scheduled poll stays on as a safety net.
+
+The outside world failing (IMAP, SMTP, the database) never stops the service:
+each failure is logged once with its cause, and the job is tried again with
+exponential backoff and jitter. SIGTERM/SIGINT: the message in hand is
+finished, then the process exits 0.
+
+Replicas: each poll first takes the mailbox's poller lock (intake.lease); a
+replica that cannot take it skips its turn. On SQLite, a second `intake run`
+on the same database refuses to start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import signal
 import threading
-from datetime import UTC, datetime
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake import db
 from intake.config import Settings
-from intake.mailbox import MailboxError
+from intake.lease import PollerLock
+from intake.mailbox import Mailbox, MailboxError
 from intake.poll import deliver_and_copy, poll_once
 from intake.store import BlobStore
 
 log = logging.getLogger(__name__)
 
+IDLE_RENEW = timedelta(minutes=9)  # well before the 29 minutes of RFC 2177
+IDLE_CHECK = 20.0  # seconds per idle_check: how soon a stop or a dead link is noticed
+MAX_BACKOFF = timedelta(minutes=15)
+
+
+class ServiceRefused(Exception):
+    """The service cannot start (e.g. a second poller on one SQLite database)."""
+
+
+@dataclass
+class Backoff:
+    """Failures of one job: when to try again, and whether to say so again."""
+
+    interval: float
+    failures: int = 0
+    last_cause: str = ""
+    rng: random.Random = field(default_factory=random.Random)
+
+    def failed(self, cause: str) -> float:
+        self.failures += 1
+        if cause != self.last_cause:
+            log.error("%s", cause)
+        elif self.failures & (self.failures - 1) == 0:  # 2, 4, 8, ... : a reminder, not a flood
+            log.warning("still failing after %d attempts: %s", self.failures, cause)
+        self.last_cause = cause
+        delay = min(self.interval * 2 ** (self.failures - 1), max(self.interval, MAX_BACKOFF.total_seconds()))
+        return delay * self.rng.uniform(0.8, 1.2)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.info("recovered after %d failed attempts", self.failures)
+        self.failures, self.last_cause = 0, ""
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = db.make_engine(settings.database_url)
+        self.sessions = db.make_sessionmaker(self.engine)
+        self.store = BlobStore(settings.data_dir)
+        self.stopping = threading.Event()
+        self.scheduler = BlockingScheduler(timezone=UTC)
+        self.poll_backoff = Backoff(settings.poll_interval)
+        self.outbox_backoff = Backoff(settings.outbox_interval)
+        self.last_success: datetime | None = None
+        self.last_duration: float | None = None
+        self._sqlite_lock: PollerLock | None = None
+
+    # -- jobs ---------------------------------------------------------------------
+    def poll_job(self) -> None:
+        imap = self.settings.imap
+        started = time.monotonic()
+        # On SQLite the service holds the lock for its lifetime; on PostgreSQL each turn takes it.
+        lock = (
+            contextlib.nullcontext()
+            if self._sqlite_lock
+            else PollerLock(self.engine, imap.mailbox_key, imap.folder)
+        )
+        try:
+            with lock as held:
+                if isinstance(held, PollerLock) and not held.held:
+                    log.debug(
+                        "another replica is polling %s/%s; skipping this turn", imap.mailbox_key, imap.folder
+                    )
+                    return
+                report = poll_once(self.settings, self.sessions, self.store, should_stop=self.stopping.is_set)
+        except MailboxError as exc:
+            self._retry("poll", self.poll_backoff.failed(f"poll failed: {exc}"))
+            return
+        except SQLAlchemyError as exc:
+            self._retry("poll", self.poll_backoff.failed(f"poll failed: database error: {_first_line(exc)}"))
+            return
+        self.poll_backoff.succeeded()
+        self.last_success = datetime.now(UTC)
+        self.last_duration = time.monotonic() - started
+        if report.recorded or report.left_behind:
+            log.info("poll done: %s", report.summary())
+        else:
+            log.debug("poll done: %s", report.summary())
+        self.trigger("outbox")
+
+    def outbox_job(self) -> None:
+        try:
+            deliver_and_copy(self.settings, self.sessions)
+        except MailboxError as exc:
+            self._retry("outbox", self.outbox_backoff.failed(f"copying replies to Sent failed: {exc}"))
+            return
+        except SQLAlchemyError as exc:
+            self._retry("outbox", self.outbox_backoff.failed(f"outbox: database error: {_first_line(exc)}"))
+            return
+        self.outbox_backoff.succeeded()
+
+    def trigger(self, job_id: str) -> None:
+        """Run a job now (from any thread)."""
+        if self.stopping.is_set():
+            return
+        with contextlib.suppress(Exception):  # the scheduler is shutting down
+            self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+
+    def _retry(self, job_id: str, delay: float) -> None:
+        if not self.stopping.is_set():
+            with contextlib.suppress(Exception):  # the scheduler is shutting down
+                self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+
+    # -- IDLE -----------------------------------------------------------------------
+    def idle_watcher(self) -> None:
+        """Keep an IMAP IDLE open on the folder; poll at once when mail arrives."""
+        backoff = Backoff(5.0)
+        while not self.stopping.is_set():
+            try:
+                self._idle_once()
+                backoff.succeeded()
+            except (MailboxError, IMAPClientError, OSError, EOFError) as exc:
+                delay = backoff.failed(f"IMAP IDLE: {exc}; instant pickup resumes when the server is back")
+                self.stopping.wait(min(delay, self.settings.poll_interval))
+
+    def _idle_once(self) -> None:
+        imap = self.settings.imap
+        with Mailbox(imap) as mailbox:
+            mailbox.select(imap.folder)
+            client = mailbox.client
+            if not client.has_capability("IDLE"):
+                log.warning(
+                    "the IMAP server does not offer IDLE; polling every %s s only",
+                    self.settings.poll_interval,
+                )
+                self.stopping.wait()
+                return
+            while not self.stopping.is_set():
+                renew_at = time.monotonic() + IDLE_RENEW.total_seconds()
+                client.idle()
+                arrived = False
+                try:
+                    while not self.stopping.is_set() and time.monotonic() < renew_at:
+                        responses = client.idle_check(timeout=IDLE_CHECK)
+                        if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                            arrived = True
+                            break
+                finally:
+                    # What arrives just before IDLE ends comes with idle_done's answer.
+                    done = client.idle_done()
+                if arrived or any(len(r) > 1 and r[1] == b"EXISTS" for r in (done[1] or [])):
+                    self.trigger("poll")
+                client.noop()  # a dead connection shows itself here, not in 29 minutes
+
+    # -- running --------------------------------------------------------------------
+    def run(self) -> int:
+        imap = self.settings.imap
+        if self.engine.dialect.name == "sqlite":
+            lock = PollerLock(self.engine, imap.mailbox_key, imap.folder)
+            if not lock.acquire():
+                raise ServiceRefused(
+                    f"{lock.holder()} is already polling {imap.mailbox_key}/{imap.folder} with this "
+                    "SQLite database; run one `intake run` per SQLite database (use PostgreSQL for replicas)"
+                )
+            self._sqlite_lock = lock
+        now = datetime.now(UTC)
+        poll_every = self.settings.poll_interval
+        self.scheduler.add_job(
+            self.poll_job,
+            "interval",
+            seconds=poll_every,
+            id="poll",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=poll_every,
+            next_run_time=now,
+        )
+        outbox_every = self.settings.outbox_interval
+        self.scheduler.add_job(
+            self.outbox_job,
+            "interval",
+            seconds=outbox_every,
+            id="outbox",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=outbox_every,
+            next_run_time=now,
+        )
+        if imap.idle:
+            threading.Thread(target=self.idle_watcher, name="imap-idle", daemon=True).start()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        log.info(
+            "intake running for event %s: polling %s/%s every %s s%s",
+            self.settings.event.id,
+            imap.mailbox_key,
+            imap.folder,
+            poll_every,
+            " with IDLE" if imap.idle else "",
+        )
+        try:
+            self.scheduler.start()
+        finally:
+            if self._sqlite_lock is not None:
+                self._sqlite_lock.release()
+            self.engine.dispose()
+        log.info("intake stopped")
+        return 0
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: finishing the message in hand, then stopping", signal.Signals(signum).name)
+        self.stopping.set()
+        # Waits for the running jobs; the poll stops after the message in hand.
+        self.scheduler.shutdown(wait=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
+
 
 def run_service(settings: Settings) -> int:
-    engine = db.make_engine(settings.database_url)
-    sessions = db.make_sessionmaker(engine)
-    store = BlobStore(settings.data_dir)
-    stopping = threading.Event()
-    interval = settings.poll_interval
-
-    def poll_job() -> None:
-        try:
-            report = poll_once(settings, sessions, store, should_stop=stopping.is_set)
-        except MailboxError as exc:
-            log.error("poll failed: %s; trying again in %s s", exc, interval)
-        except SQLAlchemyError as exc:
-            log.error(
-                "poll failed: database error: %s; trying again in %s s",
-                str(getattr(exc, "orig", exc)).splitlines()[0],
-                interval,
-            )
-        else:
-            log.info("poll done: %s", report.summary())
-        try:
-            deliver_and_copy(settings, sessions)
-        except MailboxError as exc:
-            log.error("copying replies to the Sent folder failed: %s", exc)
-        except SQLAlchemyError as exc:
-            log.error("outbox: database error: %s", str(getattr(exc, "orig", exc)).splitlines()[0])
-
-    scheduler = BlockingScheduler(timezone=UTC)
-    scheduler.add_job(
-        poll_job,
-        "interval",
-        seconds=interval,
-        id="poll",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=interval,
-        next_run_time=datetime.now(UTC),
-    )
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: finishing the message in hand, then stopping", signal.Signals(signum).name)
-        stopping.set()
-        # Waits for the running poll, which stops after the message in hand.
-        scheduler.shutdown(wait=True)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info(
-        "intake running for event %s: polling %s/%s every %s s",
-        settings.event.id,
-        settings.imap.mailbox_key,
-        settings.imap.folder,
-        interval,
-    )
-    scheduler.start()
-    engine.dispose()
-    log.info("intake stopped")
-    return 0
+    return Service(settings).run()

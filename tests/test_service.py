@@ -56,3 +56,62 @@ def test_run_polls_on_schedule_and_survives_the_server_dying(
     assert "poll failed: IMAP server" in stderr
     assert "Traceback" not in stderr
     assert "intake stopped" in stderr
+
+
+def _set(env, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Add settings to the [service] and [imap] tables of a test config."""
+    config = env.config_path.read_text()
+    service, imap = text.split("|")
+    config = config.replace("[service]", "[service]\n" + service, 1).replace("[imap]", "[imap]\n" + imap, 1)
+    env.config_path.write_text(config)
+
+
+def test_idle_picks_up_new_mail_without_waiting_for_the_poll(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+) -> None:  # type: ignore[no-untyped-def]
+    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
+                       smtp_port=smtp_sink.port)
+    _set(env, "poll_interval = 3600\noutbox_interval = 3600|idle = true")
+    process = env.popen("run")
+    try:
+        wait_until(lambda: "intake running" in _peek(env), timeout=30)
+        time.sleep(1.5)  # the first (scheduled) poll has run; the next is an hour away
+        samples = mixed(3, start=500, with_faults=False)
+        dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
+        wait_until(lambda: len(env.log_json()) == 3, timeout=30)
+        # The replies went out too, without waiting for the hourly outbox run.
+        wait_until(lambda: len(smtp_sink.messages) == 3, timeout=30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "with IDLE" in stderr
+
+
+def _peek(env) -> str:  # type: ignore[no-untyped-def]
+    # The service logs to stderr; the test only needs to know it started, so ask the database.
+    return "intake running" if env.run("log", "--format", "json").returncode == 0 else ""
+
+
+def test_a_second_run_on_one_sqlite_database_is_refused(dovecot: Dovecot, tmp_path: Path) -> None:
+    from intake import db
+
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    db.upgrade(url)
+    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, url)
+    first = env.popen("run")
+    try:
+        wait_until(lambda: any(tmp_path.glob("one.db.poller-*.lock")), timeout=30)
+        time.sleep(0.5)
+        second = env.run("run", timeout=60)
+        assert second.returncode == 1
+        errors = [line for line in second.stderr.splitlines() if line.startswith("intake: ")]
+        assert len(errors) == 1 and "already polling" in errors[0] and f"process {first.pid}" in errors[0]
+        assert "Traceback" not in second.stderr
+        # A one-off poll does not fight the service for the mailbox either.
+        once = env.run("poll", "--once")
+        assert once.returncode == 0 and "is polling this mailbox now" in once.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 0

@@ -61,14 +61,22 @@ class IntakeEnv:
             )
         return result
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+        """Start intake in the background. A long-running one must log to a file
+        (`log`): an unread pipe fills up and blocks the process."""
+        if log is None:
+            out: int | object = subprocess.PIPE
+            err: int | object = subprocess.PIPE
+        else:
+            out = subprocess.DEVNULL
+            err = log.open("w", encoding="utf-8")
         return subprocess.Popen(
             self.command(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
             text=True,
             env=self.env(),
-            cwd=REPO,
+            cwd=REPO,  # type: ignore[arg-type]
         )
 
     def log_json(self) -> list[dict[str, Any]]:
