@@ -28,12 +28,31 @@ log = logging.getLogger("intake")
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+class _JsonLines(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _setup_logging(level: str, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonLines()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     # Third-party chatter at INFO is noise for an operator.
     for name in ("alembic", "imapclient", "mail-parser", "mailparser", "aiosmtplib"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -160,6 +179,46 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Where the service stands: last poll, backlog, outbox, per event."""
+    from intake.metrics import snapshot
+
+    _require_schema(settings)
+    engine = db.make_engine(settings.database_url)
+    try:
+        with db.make_sessionmaker(engine)() as session:
+            snap = snapshot(session, settings.event.id)
+    finally:
+        engine.dispose()
+    try:
+        with Mailbox(settings.imap) as mailbox:
+            mailbox.select(settings.imap.folder)
+            backlog: int | str = len(mailbox.uids())
+    except MailboxError as exc:
+        backlog = f"unknown ({exc})"
+    result = {
+        "event": settings.event.id,
+        "mailbox": f"{settings.imap.mailbox_key}/{settings.imap.folder}",
+        "last_poll": snap.last_poll_at.strftime("%Y-%m-%dT%H:%M:%SZ") if snap.last_poll_at else None,
+        "backlog": backlog,
+        "messages": snap.messages,
+        "outbox_pending": snap.replies.get("pending", 0) + snap.replies.get("sending", 0),
+        "outbox_failed": snap.replies.get("failed", 0),
+    }
+    if args.format == "json":
+        write_json([result], sys.stdout)
+        return EXIT_OK
+    tz = settings.event.timezone
+    last = snap.last_poll_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z") if snap.last_poll_at else "never"
+    print(f"event {result['event']}: mailbox {result['mailbox']}")
+    print(f"  last poll:      {last}")
+    print(f"  waiting in the mailbox: {backlog}")
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(snap.messages.items())) or "none yet"
+    print(f"  messages:       {counts}")
+    print(f"  outbox:         {result['outbox_pending']} pending, {result['outbox_failed']} failed")
+    return EXIT_OK
+
+
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     """Say, line by line, whether each outside part is reachable with this config."""
     results: list[tuple[str, bool, str]] = [
@@ -262,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the TOML config file (default: $INTAKE_CONFIG, "
         "else the shipped JCA-MV event with settings from the environment)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="logs on stderr as text lines or as JSON lines",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("db", help="database migrations")
@@ -281,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     cli_desk.register(sub)  # log, show, admit, reject, release, withdraw, resend, reprocess, ... web
+
+    p = sub.add_parser("status", help="last poll, backlog, outbox, per event")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("check", help="judge local files as the service would, and print the findings")
     p.add_argument("files", nargs="+", metavar="FILE", help="files or folders")
@@ -315,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(args)
         settings = load_settings(args.config)
         validate_event(settings)
-        _setup_logging(settings.log_level)
+        _setup_logging(settings.log_level, args.log_format)
         result: int = args.func(settings, args)
         return result
     except ConfigError as exc:

@@ -74,6 +74,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INTAKE_LOG_LEVEL": ("service", "log_level"),
     "INTAKE_POLL_INTERVAL": ("service", "poll_interval"),
     "INTAKE_IMAP_IDLE": ("imap", "idle"),
+    "INTAKE_METRICS_HOST": ("service", "metrics_host"),
+    "INTAKE_METRICS_PORT": ("service", "metrics_port"),
     "INTAKE_IMAP_HOST": ("imap", "host"),
     "INTAKE_IMAP_PORT": ("imap", "port"),
     "INTAKE_IMAP_USER": ("imap", "user"),
@@ -186,6 +188,8 @@ class Settings:
     log_level: str
     poll_interval: int
     outbox_interval: int
+    metrics_host: str
+    metrics_port: int  # 0: no /healthz and /metrics
     imap: ImapSettings
     smtp: SmtpSettings
     event: EventSettings
@@ -374,6 +378,8 @@ class _Reader:
             log_level=self.choice("service", "log_level", "info", ("debug", "info", "warning", "error")),
             poll_interval=self.integer("service", "poll_interval", 60, 1, 86400),
             outbox_interval=self.integer("service", "outbox_interval", 30, 1, 86400),
+            metrics_host=self.text("service", "metrics_host", "127.0.0.1"),
+            metrics_port=self.integer("service", "metrics_port", 0, 0, 65535),
             imap=(imap := self.imap()),
             smtp=self.smtp(imap),
             event=self.event(),

@@ -36,6 +36,7 @@ from intake import db
 from intake.config import Settings
 from intake.lease import PollerLock
 from intake.mailbox import Mailbox, MailboxError
+from intake.metrics import ServiceState, serve
 from intake.poll import deliver_and_copy, poll_once
 from intake.store import BlobStore
 
@@ -85,8 +86,7 @@ class Service:
         self.scheduler = BlockingScheduler(timezone=UTC)
         self.poll_backoff = Backoff(settings.poll_interval)
         self.outbox_backoff = Backoff(settings.outbox_interval)
-        self.last_success: datetime | None = None
-        self.last_duration: float | None = None
+        self.state = ServiceState(settings.poll_interval)
         self._sqlite_lock: PollerLock | None = None
 
     # -- jobs ---------------------------------------------------------------------
@@ -108,14 +108,15 @@ class Service:
                     return
                 report = poll_once(self.settings, self.sessions, self.store, should_stop=self.stopping.is_set)
         except MailboxError as exc:
+            self.state.poll_failed()
             self._retry("poll", self.poll_backoff.failed(f"poll failed: {exc}"))
             return
         except SQLAlchemyError as exc:
+            self.state.poll_failed()
             self._retry("poll", self.poll_backoff.failed(f"poll failed: database error: {_first_line(exc)}"))
             return
         self.poll_backoff.succeeded()
-        self.last_success = datetime.now(UTC)
-        self.last_duration = time.monotonic() - started
+        self.state.poll_succeeded(time.monotonic() - started)
         if report.recorded or report.left_behind:
             log.info("poll done: %s", report.summary())
         else:
@@ -222,6 +223,15 @@ class Service:
         )
         if imap.idle:
             threading.Thread(target=self.idle_watcher, name="imap-idle", daemon=True).start()
+        stop_http = None
+        if self.settings.metrics_port:
+            stop_http = serve(
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                self.sessions,
+                self.settings.event.id,
+                self.state,
+            )
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         log.info(
@@ -235,6 +245,8 @@ class Service:
         try:
             self.scheduler.start()
         finally:
+            if stop_http is not None:
+                stop_http()
             if self._sqlite_lock is not None:
                 self._sqlite_lock.release()
             self.engine.dispose()

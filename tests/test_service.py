@@ -69,8 +69,15 @@ def _set(env, text: str) -> None:  # type: ignore[no-untyped-def]
 def test_idle_picks_up_new_mail_without_waiting_for_the_poll(
     dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
 ) -> None:  # type: ignore[no-untyped-def]
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url,
-                       smtp_port=smtp_sink.port)
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+    )
     _set(env, "poll_interval = 3600\noutbox_interval = 3600|idle = true")
     process = env.popen("run")
     try:
@@ -115,3 +122,73 @@ def test_a_second_run_on_one_sqlite_database_is_refused(dovecot: Dovecot, tmp_pa
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
     assert first.returncode == 0
+
+
+def test_metrics_healthz_status_and_json_logs(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import urllib.error
+    import urllib.request
+    from collections import Counter
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from intake.demo import free_port
+
+    port = free_port()
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+    )
+    _set(env, f"poll_interval = 2\noutbox_interval = 1\nmetrics_port = {port}|")
+    dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(40)])
+    log = tmp_path / "service.log"
+    process = env.popen("--log-format", "json", "run", log=log)
+    try:
+        wait_until(lambda: len(env.log_json()) == 40, timeout=60)
+        time.sleep(2.5)
+
+        def get(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+                    return answer.status, answer.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        code, body = get("/healthz")
+        assert code == 200 and json.loads(body)["status"] == "ok", body
+        code, body = get("/metrics")
+        assert code == 200
+        families = {f.name: f for f in text_string_to_metric_families(body)}
+        by_status = {s.labels["status"]: s.value for s in families["intake_messages"].samples}
+        expected = Counter(e["status"] for e in env.log_json())
+        assert {k: v for k, v in by_status.items() if v} == dict(expected)
+        docs = {s.labels["status"]: s.value for s in families["intake_documents"].samples}
+        assert docs == dict(Counter(d["status"] for e in env.log_json() for d in e["documents"]))
+        assert families["intake_last_successful_poll_timestamp_seconds"].samples[0].value > 0
+        outbox = {s.labels["status"]: s.value for s in families["intake_outbox"].samples}
+        assert outbox["pending"] + outbox["sending"] + outbox["sent"] + outbox["suppressed"] >= 1
+
+        status = env.run("status", "--format", "json", check=True)
+        [state] = json.loads(status.stdout)
+        assert state["backlog"] == 0 and state["messages"] == dict(expected)
+        assert state["last_poll"] is not None
+
+        dovecot.kill()
+        time.sleep(7)  # more than three poll intervals without success
+        code, body = get("/healthz")
+        assert code == 503 and "poll" in json.loads(body)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any("poll failed" in line["message"] for line in lines)
+    assert not any("s3cret" in line["message"] for line in lines)

@@ -1,0 +1,192 @@
+"""What the operator's tools read: `intake status`, and /healthz and /metrics.
+
+The figures come from the database (the source of truth) at the moment they
+are asked for, plus what only the running service knows (its last successful
+poll, how long polls take). /metrics is Prometheus's text format, written by
+prometheus-client; /healthz answers 200 when the database is reachable and a
+poll succeeded within the last few intervals, else 503 with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.models import Document, InboundMessage, MailboxState, MessageStatus, Reply, ReplyStatus
+
+log = logging.getLogger(__name__)
+HEALTHY_INTERVALS = 3  # a poll must have succeeded within this many poll intervals
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    event: str
+    messages: dict[str, int]
+    documents: dict[str, int]
+    replies: dict[str, int]
+    last_poll_at: datetime | None
+
+
+def snapshot(session: Session, event: str) -> Snapshot:
+    def counts(column: Any, where: Any, model: Any = None) -> dict[str, int]:
+        query = select(column, func.count()).where(where).group_by(column)
+        if model is not None:
+            query = query.select_from(model)
+        return {str(k): int(n) for k, n in session.execute(query)}
+
+    documents = dict(
+        session.execute(
+            select(Document.status, func.count())
+            .join(InboundMessage, Document.message_id == InboundMessage.id)
+            .where(InboundMessage.event == event)
+            .group_by(Document.status)
+        ).all()
+    )
+    last = session.execute(select(func.max(MailboxState.last_poll_at))).scalar()
+    return Snapshot(
+        event=event,
+        messages=counts(InboundMessage.status, InboundMessage.event == event),
+        documents={str(k): int(v) for k, v in documents.items()},
+        replies=counts(Reply.status, Reply.event == event),
+        last_poll_at=last.replace(tzinfo=UTC) if last is not None and last.tzinfo is None else last,
+    )
+
+
+class ServiceState:
+    """What the running service knows about itself, for /metrics and /healthz."""
+
+    def __init__(self, poll_interval: int) -> None:
+        self.poll_interval = poll_interval
+        self.started = datetime.now(UTC)
+        self.last_success: datetime | None = None
+        self.last_duration: float | None = None
+        self.polls = 0
+        self.failures = 0
+        self._lock = threading.Lock()
+
+    def poll_succeeded(self, duration: float) -> None:
+        with self._lock:
+            self.last_success, self.last_duration = datetime.now(UTC), duration
+            self.polls += 1
+
+    def poll_failed(self) -> None:
+        with self._lock:
+            self.failures += 1
+
+
+class _Collector(Collector):
+    def __init__(self, sessions: sessionmaker[Session], event: str, state: ServiceState) -> None:
+        self.sessions, self.event, self.state = sessions, event, state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.sessions() as session:
+            snap = snapshot(session, self.event)
+        messages = GaugeMetricFamily(
+            "intake_messages", "Messages recorded, by status", labels=["event", "status"]
+        )
+        for status in MessageStatus:
+            messages.add_metric([self.event, status.value], snap.messages.get(status.value, 0))
+        yield messages
+        documents = GaugeMetricFamily(
+            "intake_documents", "Documents recorded, by outcome", labels=["event", "status"]
+        )
+        for status, n in sorted(snap.documents.items()):
+            documents.add_metric([self.event, status], n)
+        yield documents
+        outbox = GaugeMetricFamily(
+            "intake_outbox", "Replies in the outbox, by status", labels=["event", "status"]
+        )
+        for status in ReplyStatus:
+            outbox.add_metric([self.event, status.value], snap.replies.get(status.value, 0))
+        yield outbox
+        state = self.state
+        last = GaugeMetricFamily(
+            "intake_last_successful_poll_timestamp_seconds", "When a poll last succeeded"
+        )
+        last.add_metric([], state.last_success.timestamp() if state.last_success else 0)
+        yield last
+        duration = GaugeMetricFamily("intake_poll_duration_seconds", "How long the last successful poll took")
+        duration.add_metric([], state.last_duration or 0)
+        yield duration
+        polls = GaugeMetricFamily("intake_polls", "Polls since start, by outcome", labels=["outcome"])
+        polls.add_metric(["success"], state.polls)
+        polls.add_metric(["failure"], state.failures)
+        yield polls
+
+
+def health(sessions: sessionmaker[Session], state: ServiceState) -> tuple[bool, dict[str, Any]]:
+    now = datetime.now(UTC)
+    report: dict[str, Any] = {"database": "ok"}
+    ok = True
+    try:
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        ok = False
+        report["database"] = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    window = timedelta(seconds=state.poll_interval * HEALTHY_INTERVALS)
+    if state.last_success is not None:
+        report["last_successful_poll"] = state.last_success.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if state.last_success is None and now - state.started > window:
+        ok = False
+        report["poll"] = "no poll has succeeded since the service started"
+    elif state.last_success is not None and now - state.last_success > window:
+        ok = False
+        report["poll"] = f"no successful poll for over {int(window.total_seconds())} s"
+    report["status"] = "ok" if ok else "failing"
+    return ok, report
+
+
+def serve(
+    host: str, port: int, sessions: sessionmaker[Session], event: str, state: ServiceState
+) -> Callable[[], None]:
+    """Serve /healthz and /metrics in a thread; returns a function that stops it."""
+    registry = CollectorRegistry()
+    registry.register(_Collector(sessions, event, state))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            if self.path == "/metrics":
+                try:
+                    body, code = generate_latest(registry), 200
+                except SQLAlchemyError:
+                    body, code = b"# the database is unreachable\n", 503
+                self._answer(code, body, "text/plain; version=0.0.4; charset=utf-8")
+            elif self.path == "/healthz":
+                ok, report = health(sessions, state)
+                self._answer(200 if ok else 503, json.dumps(report).encode(), "application/json")
+            else:
+                self._answer(404, b"not found\n", "text/plain")
+
+        def _answer(self, code: int, body: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug("http: " + format, *args)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("serving /healthz and /metrics on http://%s:%s", host, server.server_address[1])
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
