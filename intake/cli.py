@@ -138,11 +138,15 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.config import load_deployment
     from intake.service import ServiceRefused, run_service
 
     _require_schema(settings)
+    deployment = [settings] if args.event else load_deployment(args.config)
+    for each in deployment:
+        validate_event(each)
     try:
-        return run_service(settings)
+        return run_service(deployment)
     except ServiceRefused as exc:
         raise _Failure(str(exc)) from None
 
@@ -322,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
         "else the shipped JCA-MV event with settings from the environment)",
     )
     parser.add_argument(
+        "--event",
+        metavar="ID",
+        help="with several [[events]]: the one to act on (default: the first; "
+        "`run` runs them all unless one is named)",
+    )
+    parser.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
@@ -382,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if run is not None:
             _setup_logging("info")
             return run(args)
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, event=args.event)
         validate_event(settings)
         _setup_logging(settings.log_level, args.log_format)
         result: int = args.func(settings, args)

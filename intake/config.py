@@ -204,8 +204,30 @@ def shipped_config_dir() -> Path:
     raise ConfigError("config", "the shipped config directory is missing from this installation")
 
 
-def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the TOML file (or the shipped event), apply the environment, validate."""
+def load_settings(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None, event: str | None = None
+) -> Settings:
+    """Read the TOML file (or the shipped event), apply the environment, validate.
+
+    With several events (`[[events]]`), `event` picks one by id; None, the first."""
+    deployment = load_deployment(path, env)
+    if event is None:
+        return deployment[0]
+    for settings in deployment:
+        if settings.event.id == event:
+            return settings
+    known = ", ".join(s.event.id for s in deployment)
+    raise ConfigError("--event", f"no event {event!r} in the configuration; its events are: {known}")
+
+
+# Environment variables about one event, which make no sense across several.
+_EVENT_ONLY = ("INTAKE_EVENT_ADDRESS", "INTAKE_DEADLINE", "INTAKE_TIMEZONE")
+
+
+def load_deployment(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> list[Settings]:
+    """Every event of the configuration: one `[event]`, or several `[[events]]`, each
+    with its own mailbox (an `[events.imap]` table over the shared `[imap]`), template,
+    deadline, numbering and reply wording."""
     env = os.environ if env is None else env
     chosen = path or env.get("INTAKE_CONFIG") or None
     if chosen:
@@ -222,15 +244,42 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         if not isinstance(value, dict):
             raise ConfigError(name, f"must be a table ([{name}])")
         tables[name] = dict(value)
+    events = raw.get("events")
+    if events is not None and (not isinstance(events, list) or not all(isinstance(e, dict) for e in events)):
+        raise ConfigError("events", "must be an array of tables ([[events]])")
+    if events and raw.get("event"):
+        raise ConfigError("events", "give either one [event] or several [[events]], not both")
     env_names: dict[tuple[str, str], str] = {}
     for var, (table, key) in ENVIRONMENT.items():
         env_names[(table, key)] = var
         file_var = var + "_FILE"
+        if events and var in _EVENT_ONLY and env.get(var):
+            raise ConfigError(
+                f"{table}.{key}",
+                "applies to a single event; with [[events]] set it per event in the file",
+                var,
+            )
         if (table, key) in SECRET_KEYS and env.get(file_var):
             tables[table][key] = _read_secret_file(env[file_var], f"{table}.{key}", file_var)
         elif env.get(var) not in (None, ""):
             tables[table][key] = env[var]
-    return _Reader(tables, env_names, base_dir, config_path).settings()
+    if not events:
+        return [_Reader(tables, env_names, base_dir, config_path).settings()]
+    deployment = []
+    for index, entry in enumerate(events):
+        event_table = dict(entry)
+        per_event = dict(tables)
+        for name in ("imap", "smtp"):
+            override = event_table.pop(name, {})
+            if not isinstance(override, dict):
+                raise ConfigError(f"events[{index}].{name}", "must be a table")
+            per_event[name] = {**tables[name], **override}
+        per_event["event"] = event_table
+        deployment.append(_Reader(per_event, env_names, base_dir, config_path).settings())
+    ids = [s.event.id for s in deployment]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("events", f"two events share an id: {', '.join(ids)}")
+    return deployment
 
 
 def _read_toml(path: Path, setting: str) -> dict[str, Any]:

@@ -88,46 +88,47 @@ class ServiceState:
 
 
 class _Collector(Collector):
-    def __init__(self, sessions: sessionmaker[Session], event: str, state: ServiceState) -> None:
-        self.sessions, self.event, self.state = sessions, event, state
+    def __init__(self, sessions: sessionmaker[Session], events: list[tuple[str, ServiceState]]) -> None:
+        self.sessions, self.events = sessions, events
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.sessions() as session:
-            snap = snapshot(session, self.event)
         messages = GaugeMetricFamily(
             "intake_messages", "Messages recorded, by status", labels=["event", "status"]
         )
-        for status in MessageStatus:
-            messages.add_metric([self.event, status.value], snap.messages.get(status.value, 0))
-        yield messages
         documents = GaugeMetricFamily(
             "intake_documents", "Documents recorded, by outcome", labels=["event", "status"]
         )
-        for status, n in sorted(snap.documents.items()):
-            documents.add_metric([self.event, status], n)
-        yield documents
         outbox = GaugeMetricFamily(
             "intake_outbox", "Replies in the outbox, by status", labels=["event", "status"]
         )
-        for status in ReplyStatus:
-            outbox.add_metric([self.event, status.value], snap.replies.get(status.value, 0))
-        yield outbox
-        state = self.state
         last = GaugeMetricFamily(
-            "intake_last_successful_poll_timestamp_seconds", "When a poll last succeeded"
+            "intake_last_successful_poll_timestamp_seconds", "When a poll last succeeded", labels=["event"]
         )
-        last.add_metric([], state.last_success.timestamp() if state.last_success else 0)
-        yield last
-        duration = GaugeMetricFamily("intake_poll_duration_seconds", "How long the last successful poll took")
-        duration.add_metric([], state.last_duration or 0)
-        yield duration
-        polls = GaugeMetricFamily("intake_polls", "Polls since start, by outcome", labels=["outcome"])
-        polls.add_metric(["success"], state.polls)
-        polls.add_metric(["failure"], state.failures)
-        yield polls
+        duration = GaugeMetricFamily(
+            "intake_poll_duration_seconds", "How long the last successful poll took", labels=["event"]
+        )
+        polls = GaugeMetricFamily(
+            "intake_polls", "Polls since start, by outcome", labels=["event", "outcome"]
+        )
+        with self.sessions() as session:
+            for event, state in self.events:
+                snap = snapshot(session, event)
+                for status in MessageStatus:
+                    messages.add_metric([event, status.value], snap.messages.get(status.value, 0))
+                for doc_status, n in sorted(snap.documents.items()):
+                    documents.add_metric([event, doc_status], n)
+                for reply_status in ReplyStatus:
+                    outbox.add_metric([event, reply_status.value], snap.replies.get(reply_status.value, 0))
+                last.add_metric([event], state.last_success.timestamp() if state.last_success else 0)
+                duration.add_metric([event], state.last_duration or 0)
+                polls.add_metric([event, "success"], state.polls)
+                polls.add_metric([event, "failure"], state.failures)
+        yield from (messages, documents, outbox, last, duration, polls)
 
 
-def health(sessions: sessionmaker[Session], state: ServiceState) -> tuple[bool, dict[str, Any]]:
+def health(
+    sessions: sessionmaker[Session], events: list[tuple[str, ServiceState]]
+) -> tuple[bool, dict[str, Any]]:
     now = datetime.now(UTC)
     report: dict[str, Any] = {"database": "ok"}
     ok = True
@@ -137,25 +138,27 @@ def health(sessions: sessionmaker[Session], state: ServiceState) -> tuple[bool, 
     except SQLAlchemyError as exc:
         ok = False
         report["database"] = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-    window = timedelta(seconds=state.poll_interval * HEALTHY_INTERVALS)
-    if state.last_success is not None:
-        report["last_successful_poll"] = state.last_success.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if state.last_success is None and now - state.started > window:
-        ok = False
-        report["poll"] = "no poll has succeeded since the service started"
-    elif state.last_success is not None and now - state.last_success > window:
-        ok = False
-        report["poll"] = f"no successful poll for over {int(window.total_seconds())} s"
+    for event, state in events:
+        window = timedelta(seconds=state.poll_interval * HEALTHY_INTERVALS)
+        entry: dict[str, Any] = {}
+        if state.last_success is not None:
+            entry["last_successful_poll"] = state.last_success.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if state.last_success is None and now - state.started > window:
+            entry["poll"] = "no poll has succeeded since the service started"
+        elif state.last_success is not None and now - state.last_success > window:
+            entry["poll"] = f"no successful poll for over {int(window.total_seconds())} s"
+        ok = ok and "poll" not in entry
+        report[event] = entry
     report["status"] = "ok" if ok else "failing"
     return ok, report
 
 
 def serve(
-    host: str, port: int, sessions: sessionmaker[Session], event: str, state: ServiceState
+    host: str, port: int, sessions: sessionmaker[Session], events: list[tuple[str, ServiceState]]
 ) -> Callable[[], None]:
     """Serve /healthz and /metrics in a thread; returns a function that stops it."""
     registry = CollectorRegistry()
-    registry.register(_Collector(sessions, event, state))
+    registry.register(_Collector(sessions, events))
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
@@ -166,7 +169,7 @@ def serve(
                     body, code = b"# the database is unreachable\n", 503
                 self._answer(code, body, "text/plain; version=0.0.4; charset=utf-8")
             elif self.path == "/healthz":
-                ok, report = health(sessions, state)
+                ok, report = health(sessions, events)
                 self._answer(200 if ok else 503, json.dumps(report).encode(), "application/json")
             else:
                 self._answer(404, b"not found\n", "text/plain")

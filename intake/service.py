@@ -76,28 +76,30 @@ class Backoff:
         self.failures, self.last_cause = 0, ""
 
 
-class Service:
-    def __init__(self, settings: Settings) -> None:
+class EventRunner:
+    """The jobs of one event: its poll, its outbox, its IDLE watcher."""
+
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
         self.settings = settings
-        self.engine = db.make_engine(settings.database_url)
-        self.sessions = db.make_sessionmaker(self.engine)
-        self.store = BlobStore(settings.data_dir)
-        self.stopping = threading.Event()
-        self.scheduler = BlockingScheduler(timezone=UTC)
+        self.id = settings.event.id
         self.poll_backoff = Backoff(settings.poll_interval)
         self.outbox_backoff = Backoff(settings.outbox_interval)
         self.state = ServiceState(settings.poll_interval)
-        self._sqlite_lock: PollerLock | None = None
+        self.sqlite_lock: PollerLock | None = None
 
-    # -- jobs ---------------------------------------------------------------------
+    @property
+    def stopping(self) -> threading.Event:
+        return self.service.stopping
+
     def poll_job(self) -> None:
         imap = self.settings.imap
         started = time.monotonic()
         # On SQLite the service holds the lock for its lifetime; on PostgreSQL each turn takes it.
         lock = (
             contextlib.nullcontext()
-            if self._sqlite_lock
-            else PollerLock(self.engine, imap.mailbox_key, imap.folder)
+            if self.sqlite_lock
+            else PollerLock(self.service.engine, imap.mailbox_key, imap.folder)
         )
         try:
             with lock as held:
@@ -106,47 +108,59 @@ class Service:
                         "another replica is polling %s/%s; skipping this turn", imap.mailbox_key, imap.folder
                     )
                     return
-                report = poll_once(self.settings, self.sessions, self.store, should_stop=self.stopping.is_set)
+                report = poll_once(
+                    self.settings, self.service.sessions, self.service.store, should_stop=self.stopping.is_set
+                )
         except MailboxError as exc:
             self.state.poll_failed()
-            self._retry("poll", self.poll_backoff.failed(f"poll failed: {exc}"))
+            self._retry("poll", self.poll_backoff.failed(f"{self.id}: poll failed: {exc}"))
             return
         except SQLAlchemyError as exc:
             self.state.poll_failed()
-            self._retry("poll", self.poll_backoff.failed(f"poll failed: database error: {_first_line(exc)}"))
+            self._retry(
+                "poll",
+                self.poll_backoff.failed(f"{self.id}: poll failed: database error: {_first_line(exc)}"),
+            )
             return
         self.poll_backoff.succeeded()
         self.state.poll_succeeded(time.monotonic() - started)
         if report.recorded or report.left_behind:
-            log.info("poll done: %s", report.summary())
+            log.info("%s: poll done: %s", self.id, report.summary())
         else:
-            log.debug("poll done: %s", report.summary())
+            log.debug("%s: poll done: %s", self.id, report.summary())
         self.trigger("outbox")
 
     def outbox_job(self) -> None:
         try:
-            deliver_and_copy(self.settings, self.sessions)
+            deliver_and_copy(self.settings, self.service.sessions)
         except MailboxError as exc:
-            self._retry("outbox", self.outbox_backoff.failed(f"copying replies to Sent failed: {exc}"))
+            self._retry(
+                "outbox", self.outbox_backoff.failed(f"{self.id}: copying replies to Sent failed: {exc}")
+            )
             return
         except SQLAlchemyError as exc:
-            self._retry("outbox", self.outbox_backoff.failed(f"outbox: database error: {_first_line(exc)}"))
+            self._retry(
+                "outbox", self.outbox_backoff.failed(f"{self.id}: outbox: database error: {_first_line(exc)}")
+            )
             return
         self.outbox_backoff.succeeded()
 
-    def trigger(self, job_id: str) -> None:
-        """Run a job now (from any thread)."""
-        if self.stopping.is_set():
-            return
-        with contextlib.suppress(Exception):  # the scheduler is shutting down
-            self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+    def job_id(self, job: str) -> str:
+        return f"{job}:{self.id}"
 
-    def _retry(self, job_id: str, delay: float) -> None:
+    def trigger(self, job: str) -> None:
+        """Run a job now (from any thread)."""
         if not self.stopping.is_set():
             with contextlib.suppress(Exception):  # the scheduler is shutting down
-                self.scheduler.modify_job(job_id, next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+                self.service.scheduler.modify_job(self.job_id(job), next_run_time=datetime.now(UTC))
 
-    # -- IDLE -----------------------------------------------------------------------
+    def _retry(self, job: str, delay: float) -> None:
+        if not self.stopping.is_set():
+            with contextlib.suppress(Exception):  # the scheduler is shutting down
+                self.service.scheduler.modify_job(
+                    self.job_id(job), next_run_time=datetime.now(UTC) + timedelta(seconds=delay)
+                )
+
     def idle_watcher(self) -> None:
         """Keep an IMAP IDLE open on the folder; poll at once when mail arrives."""
         backoff = Backoff(5.0)
@@ -155,7 +169,9 @@ class Service:
                 self._idle_once()
                 backoff.succeeded()
             except (MailboxError, IMAPClientError, OSError, EOFError) as exc:
-                delay = backoff.failed(f"IMAP IDLE: {exc}; instant pickup resumes when the server is back")
+                delay = backoff.failed(
+                    f"{self.id}: IMAP IDLE: {exc}; instant pickup resumes when the server is back"
+                )
                 self.stopping.wait(min(delay, self.settings.poll_interval))
 
     def _idle_once(self) -> None:
@@ -187,68 +203,89 @@ class Service:
                     self.trigger("poll")
                 client.noop()  # a dead connection shows itself here, not in 29 minutes
 
-    # -- running --------------------------------------------------------------------
-    def run(self) -> int:
+    def start(self, now: datetime) -> None:
         imap = self.settings.imap
-        if self.engine.dialect.name == "sqlite":
-            lock = PollerLock(self.engine, imap.mailbox_key, imap.folder)
+        if self.service.engine.dialect.name == "sqlite":
+            lock = PollerLock(self.service.engine, imap.mailbox_key, imap.folder)
             if not lock.acquire():
                 raise ServiceRefused(
                     f"{lock.holder()} is already polling {imap.mailbox_key}/{imap.folder} with this "
                     "SQLite database; run one `intake run` per SQLite database (use PostgreSQL for replicas)"
                 )
-            self._sqlite_lock = lock
-        now = datetime.now(UTC)
-        poll_every = self.settings.poll_interval
-        self.scheduler.add_job(
+            self.sqlite_lock = lock
+        scheduler = self.service.scheduler
+        every = self.settings.poll_interval
+        scheduler.add_job(
             self.poll_job,
             "interval",
-            seconds=poll_every,
-            id="poll",
+            seconds=every,
+            id=self.job_id("poll"),
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=poll_every,
+            misfire_grace_time=every,
             next_run_time=now,
         )
-        outbox_every = self.settings.outbox_interval
-        self.scheduler.add_job(
+        every = self.settings.outbox_interval
+        scheduler.add_job(
             self.outbox_job,
             "interval",
-            seconds=outbox_every,
-            id="outbox",
+            seconds=every,
+            id=self.job_id("outbox"),
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=outbox_every,
+            misfire_grace_time=every,
             next_run_time=now,
         )
         if imap.idle:
-            threading.Thread(target=self.idle_watcher, name="imap-idle", daemon=True).start()
-        stop_http = None
-        if self.settings.metrics_port:
-            stop_http = serve(
-                self.settings.metrics_host,
-                self.settings.metrics_port,
-                self.sessions,
-                self.settings.event.id,
-                self.state,
-            )
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+            threading.Thread(target=self.idle_watcher, name=f"imap-idle-{self.id}", daemon=True).start()
         log.info(
             "intake running for event %s: polling %s/%s every %s s%s",
-            self.settings.event.id,
+            self.id,
             imap.mailbox_key,
             imap.folder,
-            poll_every,
+            self.settings.poll_interval,
             " with IDLE" if imap.idle else "",
         )
+
+    def release(self) -> None:
+        if self.sqlite_lock is not None:
+            self.sqlite_lock.release()
+
+
+class Service:
+    """One process running every configured event on one database."""
+
+    def __init__(self, deployment: list[Settings]) -> None:
+        first = deployment[0]
+        self.settings = first
+        self.engine = db.make_engine(first.database_url)
+        self.sessions = db.make_sessionmaker(self.engine)
+        self.store = BlobStore(first.data_dir)
+        self.stopping = threading.Event()
+        self.scheduler = BlockingScheduler(timezone=UTC)
+        self.events = [EventRunner(self, settings) for settings in deployment]
+
+    def run(self) -> int:
+        now = datetime.now(UTC)
+        stop_http = None
         try:
+            for runner in self.events:
+                runner.start(now)
+            if self.settings.metrics_port:
+                stop_http = serve(
+                    self.settings.metrics_host,
+                    self.settings.metrics_port,
+                    self.sessions,
+                    [(r.id, r.state) for r in self.events],
+                )
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
             self.scheduler.start()
         finally:
             if stop_http is not None:
                 stop_http()
-            if self._sqlite_lock is not None:
-                self._sqlite_lock.release()
+            for runner in self.events:
+                runner.release()
             self.engine.dispose()
         log.info("intake stopped")
         return 0
@@ -264,5 +301,5 @@ def _first_line(exc: BaseException) -> str:
     return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def run_service(settings: Settings) -> int:
-    return Service(settings).run()
+def run_service(deployment: list[Settings]) -> int:
+    return Service(deployment).run()

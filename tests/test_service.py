@@ -183,7 +183,7 @@ def test_metrics_healthz_status_and_json_logs(
         dovecot.kill()
         time.sleep(7)  # more than three poll intervals without success
         code, body = get("/healthz")
-        assert code == 503 and "poll" in json.loads(body)
+        assert code == 503 and "poll" in json.loads(body)["jca-mv-2"]
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -192,3 +192,54 @@ def test_metrics_healthz_status_and_json_logs(
     assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any("poll failed" in line["message"] for line in lines)
     assert not any("s3cret" in line["message"] for line in lines)
+
+
+def test_one_service_runs_several_events(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from intake.samples import CONTRIBUTORS, DOCX, make_docx, make_message
+    from tests.support.intake_env import EVENT
+
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+    )
+    second = (
+        EVENT.replace("[event]", "[[events]]")
+        .replace('id = "jca-mv-2"', 'id = "sg20-2026"')
+        .replace('address = "tsbjcamv@itu.int"', 'address = "tsbsg20@itu.int"')
+        .replace("JCA-MV-I-", "SG20-I-")
+        .replace('deadline = "2026-04-30T23:59:59"', 'deadline = "2026-06-30T23:59:59"')
+    )
+    config = env.config_path.read_text().replace("[event]", "[[events]]", 1)
+    config += second + '\n[events.imap]\nfolder = "SG20"\n'
+    config = config.replace("[service]", "[service]\npoll_interval = 2\noutbox_interval = 1", 1)
+    env.config_path.write_text(config)
+    who = CONTRIBUTORS[0]
+    for folder, address in (("INBOX", "tsbjcamv@itu.int"), ("SG20", "tsbsg20@itu.int")):
+        settings = env.settings() if folder == "INBOX" else None
+        event = (settings or env.settings()).event
+        docx = make_docx(event, f"Input for {folder}", who.organization, who, "An abstract.")
+        raw = make_message(who, address, f"Input for {folder}", "Attached.", [("in.docx", DOCX, docx)])
+        dovecot.append_many(folder, [(raw, event.deadline - timedelta(days=1))])
+    process = env.popen("run", log=tmp_path / "run.log")
+    try:
+        wait_until(lambda: len(smtp_sink.messages) == 2, timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0, (tmp_path / "run.log").read_text()[-2000:]
+    entries = {e["subject"]: e for e in env.log_json()}
+    assert entries["Input for INBOX"]["documents"][0]["number"] == "JCA-MV-I-001"
+    assert entries["Input for SG20"]["documents"][0]["number"] == "SG20-I-001"
+    senders = sorted(str(m.mail_from) for m in smtp_sink.messages)
+    assert senders == ["tsbjcamv@itu.int", "tsbsg20@itu.int"]
+    sg20 = env.run("--event", "sg20-2026", "status", "--format", "json", check=True)
+    assert '"mailbox": ' in sg20.stdout and "/SG20" in sg20.stdout
