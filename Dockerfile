@@ -1,6 +1,6 @@
 # intake: a slim image with libmagic from Debian, running as a non-root user.
 # Configure with environment variables (docs/configuration.md) or mount a config
-# file and set INTAKE_CONFIG. The data directory is a volume.
+# file and set INTAKE_CONFIG. The data directory (raw mail and files) is a volume.
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -17,13 +17,17 @@ RUN pip install --no-cache-dir . && rm -rf /root/.cache
 
 ENV INTAKE_DATA_DIR=/data \
     INTAKE_DATABASE_URL=sqlite:////data/intake.db \
+    INTAKE_METRICS_HOST=0.0.0.0 \
+    INTAKE_METRICS_PORT=9100 \
     PYTHONUNBUFFERED=1
 RUN mkdir -p /data && chown intake:intake /data
 VOLUME ["/data"]
 USER intake
+EXPOSE 9100
 
-HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
-  CMD ["intake", "check-config"]
+# /healthz: the database answers and a poll succeeded within three intervals.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:' + os.environ['INTAKE_METRICS_PORT'] + '/healthz', timeout=8).status == 200 else 1)"]
 
-# Apply migrations, then run the service (SIGTERM stops it cleanly).
+# Apply the migrations, then run the service (SIGTERM stops it cleanly).
 CMD ["sh", "-c", "intake db upgrade && exec intake run"]
