@@ -101,7 +101,14 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INTAKE_DEADLINE": ("event", "deadline"),
     "INTAKE_TIMEZONE": ("event", "timezone"),
 }
-SECRET_KEYS = {("imap", "password"), ("smtp", "password"), ("imap", "oauth_client_secret")}
+# Settings that may come from a file (`<VARIABLE>_FILE`): the secrets, and the
+# database URL, which carries a password.
+SECRET_KEYS = {
+    ("imap", "password"),
+    ("smtp", "password"),
+    ("imap", "oauth_client_secret"),
+    ("service", "database_url"),
+}
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,18 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import logging
-import shlex
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
 from imapclient import IMAPClient, SocketTimeout
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from intake.config import ImapSettings
+from intake.oauth import TokenError, TokenProvider, provider_for
 
 log = logging.getLogger(__name__)
 
@@ -71,30 +70,13 @@ def _tls_context(settings: ImapSettings) -> ssl.SSLContext:
     return context
 
 
-def oauth2_token(settings: ImapSettings) -> str:
-    """The XOAUTH2 access token, read afresh for each connection so that a
-    token refreshed by another process (or the command) is always current."""
-    if settings.token_command:
-        token = run_token_command(settings.token_command)
-    elif settings.token_file:
-        try:
-            token = settings.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise MailboxError(f"the token file {settings.token_file} cannot be read") from exc
-    else:
-        raise MailboxError("imap.auth is xoauth2 but no token source is configured")
-    if not token:
-        raise MailboxError("the XOAUTH2 token source gave an empty token")
-    return token
-
-
 class Mailbox:
     """One connection to one folder of one mailbox; use as a context manager."""
 
-    def __init__(self, settings: ImapSettings, token_provider=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings: ImapSettings, token_provider: TokenProvider | None = None) -> None:
         self.settings = settings
         self.where = f"IMAP server {settings.host}:{settings.port}"
-        self._token_provider = token_provider or oauth2_token
+        self._token_provider = token_provider
         self._client: IMAPClient | None = None
         self._delimiter: str | None = None
         self._known_folders: set[str] = set()
@@ -119,6 +101,25 @@ class Mailbox:
         return self._client
 
     def connect(self) -> None:
+        self._open()
+        s = self.settings
+        try:
+            if s.auth == "xoauth2":
+                self._oauth2_login()
+            else:
+                self.client.login(s.user, s.password.reveal())
+        except MailboxError:
+            self.close()
+            raise
+        except _ERRORS as exc:
+            self.close()
+            reason = _describe(exc)
+            if isinstance(exc, IMAPClientError) and "login" in type(exc).__name__.lower():
+                reason = f"the server refused the sign-in for {s.user!r} ({reason})"
+            raise MailboxError(f"{self.where}: signing in failed: {reason}") from exc
+
+    def _open(self) -> None:
+        """Connect (and STARTTLS), not yet signed in."""
         s = self.settings
         timeout = SocketTimeout(connect=s.connect_timeout, read=s.read_timeout)
         try:
@@ -142,20 +143,33 @@ class Mailbox:
         except _ERRORS as exc:
             self.close()
             raise self._fail("STARTTLS", exc) from exc
+
+    def _token(self) -> tuple[TokenProvider, str]:
+        if self._token_provider is None:
+            if self.settings.oauth is None:
+                raise MailboxError(f"{self.where}: imap.auth is xoauth2 but no token source is configured")
+            self._token_provider = provider_for(self.settings.oauth)
         try:
-            if s.auth == "xoauth2":
-                client.oauth2_login(s.user, self._token_provider(s))
-            else:
-                client.login(s.user, s.password.reveal())
-        except MailboxError:
-            self.close()
-            raise
-        except _ERRORS as exc:
-            self.close()
-            reason = _describe(exc)
-            if isinstance(exc, IMAPClientError) and "login" in type(exc).__name__.lower():
-                reason = f"the server refused the sign-in for {s.user!r} ({reason})"
-            raise MailboxError(f"{self.where}: signing in failed: {reason}") from exc
+            return self._token_provider, self._token_provider.token()
+        except TokenError as exc:
+            raise MailboxError(f"{self.where}: signing in failed: no access token: {exc}") from exc
+
+    def _oauth2_login(self) -> None:
+        tokens, token = self._token()
+        try:
+            self.client.oauth2_login(self.settings.user, token)
+            return
+        except LoginError:
+            # Revoked, or expired sooner than it said: one new token, one more try.
+            tokens.refused(token)
+            _, fresh = self._token()
+            if fresh == token:
+                raise
+        log.warning("%s refused the access token; signing in again with a new one", self.where)
+        # On a new connection: a server may drop the one that failed to sign in.
+        self.close()
+        self._open()
+        self.client.oauth2_login(self.settings.user, fresh)
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -302,14 +316,3 @@ def batches(
         total += size
     if batch:
         yield batch
-
-
-def run_token_command(command: str, timeout: float = 30) -> str:
-    """Run an operator-configured command that prints an access token."""
-    try:
-        out = subprocess.run(
-            shlex.split(command), capture_output=True, timeout=timeout, check=True, text=True
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise MailboxError(f"the token command failed: {type(exc).__name__}") from exc
-    return out.stdout.strip()
