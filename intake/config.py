@@ -162,6 +162,8 @@ class SmtpSettings:
     timeout: float
     auth: str = "login"  # "login": AUTH with user and password when user is set; "xoauth2"
     oauth: OAuthSettings | None = None  # the XOAUTH2 token source (the IMAP one unless given)
+    # Seconds before a reply claimed by a sender that died may be sent by another.
+    claim_lease: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -528,6 +530,7 @@ class _Reader:
             tls=tls,
             ca_file=self.path("smtp", "ca_file", must_exist=True),
             timeout=self.number("smtp", "timeout", 60, 0.1, 3600),
+            claim_lease=self.number("smtp", "claim_lease", 600, 1, 86400),
             auth=auth,
             oauth=oauth,
         )

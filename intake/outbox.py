@@ -57,7 +57,6 @@ BACKOFF_BASE = timedelta(minutes=1)  # first retry after about a minute...
 BACKOFF_MAX = timedelta(hours=6)  # ...doubling up to six hours
 BACKOFF_JITTER = 0.2  # +-20 %, so that replicas and rows do not retry in step
 MAX_ATTEMPTS = 12  # about 1.5 days of retries before a reply is marked failed
-MIN_LEASE = timedelta(minutes=10)
 _ERROR_CHARS = 1000
 
 
@@ -371,8 +370,10 @@ def _mark_failed_attempt(
 
 
 def lease_for(smtp: SmtpSettings) -> timedelta:
-    """How long a claim lasts: longer than any one SMTP transaction can take."""
-    return max(MIN_LEASE, timedelta(seconds=smtp.timeout * 4))
+    """How long a claim lasts before another sender may take the reply over: the
+    configured `smtp.claim_lease`, and never less than two SMTP timeouts, so a
+    live sender still waiting for the server's answer keeps its claim."""
+    return max(timedelta(seconds=smtp.claim_lease), timedelta(seconds=smtp.timeout * 2))
 
 
 def reclaim_stale(

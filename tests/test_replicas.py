@@ -99,6 +99,8 @@ def test_two_replicas_share_the_work_and_survive_the_lock_holder_dying(
         tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, pg_url, smtp_port=smtp_sink.port
     )
     configure(env, "poll_interval = 2\noutbox_interval = 1", "batch_messages = 20")
+    # A reply the killed replica had claimed is taken over once its claim lapses.
+    env.config_path.write_text(env.config_path.read_text().replace("[smtp]", "[smtp]\nclaim_lease = 15", 1))
     dovecot.append_many("INBOX", submissions(env, REPLICA_MESSAGES))
     logs = [tmp_path / "replica-1.log", tmp_path / "replica-2.log"]
     replicas = [env.popen("run", log=logs[0]), env.popen("run", log=logs[1])]
