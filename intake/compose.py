@@ -63,7 +63,8 @@ from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
 
-KINDS = ("acknowledgement", "rejection", "late_notice")
+# secretariat_rejection: the secretariat overrules an acceptance or a hold (intake.desk), with a reason.
+KINDS = ("acknowledgement", "rejection", "late_notice", "secretariat_rejection")
 FORMATS = ("txt", "html")
 MAX_TEMPLATE_ATTACHMENT = 20 * 2**20  # a blank template is ~100 KB; refuse to mail anything huge
 _SUBJECT_CHARS = 200
@@ -216,6 +217,7 @@ class ReplyContext:
     recipient_name: str | None = None
     documents: tuple[DocumentLine, ...] = ()
     findings: tuple[FindingLine, ...] = ()  # about the message as a whole
+    note: str | None = None  # the secretariat's own words (intake.desk), e.g. why they rejected it
 
     @classmethod
     def from_verdict(
@@ -509,7 +511,8 @@ def template_namespace(
     filename, name, status, number, title, source, findings, errors,
     warnings), findings (message-level FindingLines: code, severity, message,
     fix), message_errors, message_warnings, template_attached (file name or
-    None), template_link (URL or None).
+    None), template_link (URL or None), note (the secretariat's words, several
+    lines, or None).
     """
     documents = [_clean_document(d) for d in context.documents]
     accepted = [d for d in documents if d.status == DocumentStatus.ACCEPTED]
@@ -550,7 +553,17 @@ def template_namespace(
         "message_warnings": [f for f in findings if f.severity == Severity.WARNING],
         "template_attached": attached,
         "template_link": config.template_link,
+        "note": _clean_note(context.note),
     }
+
+
+def _clean_note(note: str | None) -> str | None:
+    """The secretariat's text: lines kept, control characters and bidi overrides dropped, bounded."""
+    if not note:
+        return None
+    lines = [one_line(line, 1000) for line in note.replace("\r\n", "\n").split("\n")]
+    text = "\n".join(lines).strip()[:4000]
+    return text or None
 
 
 def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
@@ -665,6 +678,7 @@ def sample_context(received_at: datetime) -> ReplyContext:
             DocumentLine("late.docx", DocumentStatus.LATE),
         ),
         findings=(warning,),
+        note="The document was sent on behalf of an organisation that is not a member.\nPlease ask.",
     )
 
 

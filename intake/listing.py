@@ -1,17 +1,92 @@
-"""The intake log as the secretariat and scripts read it: rows, JSON, a table."""
+"""The intake log as the secretariat and scripts read it: rows, JSON, a table, CSV.
+
+`LogFilter` says which messages (status, received between two times, sender,
+words in the subject, a document's title, source, file name or number) and
+in what order; `intake log` and the dashboard's list both use it.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from intake.models import Document, InboundMessage, Reply
+
+SORTS = {
+    "received": InboundMessage.received_at,
+    "id": InboundMessage.id,
+    "status": InboundMessage.status,
+    "sender": InboundMessage.sender,
+    "subject": InboundMessage.subject,
+}
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which messages to list. Times are aware; `search` matches each word case-insensitively."""
+
+    status: str | None = None
+    since: datetime | None = None  # received at or after
+    until: datetime | None = None  # received before
+    sender: str | None = None  # part of the address or the name
+    search: str | None = None  # in the subject, a document's title, source, file name or number
+    sort: str = "id"  # a key of SORTS
+    descending: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+
+def _conditions(f: LogFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.status:
+        where.append(InboundMessage.status == f.status)
+    if f.since is not None:
+        where.append(InboundMessage.received_at >= f.since)
+    if f.until is not None:
+        where.append(InboundMessage.received_at < f.until)
+    if f.sender:
+        where.append(
+            or_(_contains(InboundMessage.sender, f.sender), _contains(InboundMessage.sender_name, f.sender))
+        )
+    for word in (f.search or "").split():
+        in_documents = exists().where(
+            Document.message_id == InboundMessage.id,
+            or_(
+                _contains(Document.title, word),
+                _contains(Document.source, word),
+                _contains(Document.filename, word),
+                _contains(Document.number, word),
+            ),
+        )
+        where.append(or_(_contains(InboundMessage.subject, word), in_documents))
+    return where
+
+
+def count_messages(session: Session, f: LogFilter | None = None) -> int:
+    query = select(func.count()).select_from(InboundMessage)
+    conditions = _conditions(f or LogFilter())
+    if conditions:
+        query = query.where(and_(*conditions))
+    return int(session.execute(query).scalar_one())
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many messages have each status."""
+    rows = session.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status))
+    return {status: int(n) for status, n in rows}
 
 
 def iso_utc(value: datetime | None) -> str | None:
@@ -21,8 +96,11 @@ def iso_utc(value: datetime | None) -> str | None:
 
 
 def message_entries(
-    session: Session, status: str | None = None, limit: int | None = None
+    session: Session, status: str | None = None, limit: int | None = None, where: LogFilter | None = None
 ) -> list[dict[str, Any]]:
+    f = where or LogFilter(status=status, limit=limit)
+    column = SORTS.get(f.sort, InboundMessage.id)
+    order = [column.desc(), InboundMessage.id.desc()] if f.descending else [column, InboundMessage.id]
     query = (
         select(InboundMessage)
         .options(
@@ -30,12 +108,15 @@ def message_entries(
             selectinload(InboundMessage.findings),
             selectinload(InboundMessage.replies),
         )
-        .order_by(InboundMessage.id)
+        .order_by(*order)
     )
-    if status:
-        query = query.where(InboundMessage.status == status)
-    if limit:
-        query = query.limit(limit)
+    conditions = _conditions(f)
+    if conditions:
+        query = query.where(and_(*conditions))
+    if f.offset:
+        query = query.offset(f.offset)
+    if f.limit:
+        query = query.limit(f.limit)
     return [_entry(m) for m in session.scalars(query)]
 
 
@@ -61,6 +142,7 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
         "findings": [{"code": f.code, "severity": f.severity, "message": f.message} for f in m.findings],
         "replies": [
             {
+                "id": r.id,
                 "kind": r.kind,
                 "recipient": r.recipient,
                 "subject": r.subject,
@@ -75,6 +157,7 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
         ],
         "documents": [
             {
+                "id": d.id,
                 "filename": d.filename,
                 "sha256": d.sha256,
                 "size": d.size,
@@ -82,6 +165,7 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
                 "role": d.role,
                 "status": d.status,
                 "number": d.number,
+                "revision": d.revision,
                 "title": d.title,
                 "source": d.source,
                 "findings": [
@@ -96,6 +180,41 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
 def write_json(entries: Sequence[dict[str, Any]], out: TextIO) -> None:
     json.dump(list(entries), out, ensure_ascii=False, indent=2)
     out.write("\n")
+
+
+def write_csv(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
+    """One row per message, its documents in one cell; a formula-like cell is made inert."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "id",
+            f"received ({tz.key})",
+            "received (UTC)",
+            "status",
+            "sender",
+            "sender name",
+            "subject",
+            "numbers",
+            "documents",
+            "reason",
+        ]
+    )
+    for e in entries:
+        received = datetime.strptime(e["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=ZoneInfo("UTC"))
+        cells = [
+            str(e["id"]),
+            received.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+            e["received_at"],
+            e["status"],
+            e["sender"] or "",
+            e["sender_name"] or "",
+            e["subject"] or "",
+            "; ".join(d["number"] for d in e["documents"] if d["number"]),
+            "; ".join(f"{d['filename'] or '(no name)'} [{d['status']}]" for d in e["documents"]),
+            e["reason"] or "",
+        ]
+        # A spreadsheet runs a cell starting with these as a formula (CSV injection).
+        writer.writerow(["'" + c if c.startswith(("=", "+", "-", "@", "\t", "\r")) else c for c in cells])
 
 
 def write_table(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:

@@ -248,6 +248,9 @@ class Reply(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     sent_copy_at: Mapped[datetime | None]  # when a copy went to the mailbox's Sent folder
+    # Issue 5 (intake.desk): the reply's kind and a digest of the decision it announced, so that
+    # `intake reprocess` never sends the same news twice. NULL on rows written before it is known.
+    outcome: Mapped[str | None] = mapped_column(String(128))
 
     message: Mapped[InboundMessage | None] = relationship(back_populates="replies")
 
@@ -274,3 +277,43 @@ class DocumentCounter(Base):
 
     event: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- the secretariat's desk (issue 5: intake.desk, intake.web) ----------------------------------
+
+
+class DeskRole(enum.StrEnum):
+    ADMIN = "admin"  # reads and acts
+    VIEWER = "viewer"  # reads only
+
+
+class DeskUser(Base):
+    """A local account for the dashboard; the password is stored as an Argon2id hash only."""
+
+    __tablename__ = "desk_user"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # NULL: sign-in by proxy header only
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored here."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (UniqueConstraint("token_hash"), Index("ix_web_session_expires_at", "expires_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_user.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[DeskUser] = relationship()

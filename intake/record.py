@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,9 +38,9 @@ from intake.models import (
     MessageStatus,
     utcnow,
 )
-from intake.numbering import take_number
 from intake.parse import Inbound, Unparseable, parse_message
 from intake.respond import queue_reply
+from intake.revisions import RevisionLink, assign_number, resolve_revisions
 from intake.store import BlobStore, sha256_hex
 from intake.verdict import MessageVerdict
 
@@ -191,6 +191,11 @@ def _write(
             status=MessageStatus.DUPLICATE,
             reason=f"a copy of message #{original.id}",
         )
+    # Issue 5: a message naming an assigned number as revised ("JCA-MV-I-012 Rev.1") is linked to
+    # that document, or held with the reason when that is ambiguous (intake.revisions).
+    revision_links: dict[int, RevisionLink] = {}
+    if inbound is not None and original is None:
+        verdict, revision_links = resolve_revisions(session, event, inbound, verdict)
 
     row = InboundMessage(
         event=event.id,
@@ -247,9 +252,9 @@ def _write(
             abstract=doc.abstract,
         )
         if doc.status == DocumentStatus.ACCEPTED and doc.role == "document":
-            # Taken in the transaction that accepts: a rollback frees it unseen.
-            document.number = take_number(session, event)
-            numbers[doc.part_index] = document.number
+            # Taken in the transaction that accepts: a rollback frees it unseen. A revision
+            # gets its original's number with Rev.n instead (intake.revisions).
+            numbers[doc.part_index] = assign_number(session, event, document, revision_links.get(position))
         session.add(document)
         session.flush()
         if document.number:
@@ -284,23 +289,29 @@ def _write(
 def _earlier_copy(
     session: Session, place: Place, inbound: Inbound | None, digest: str, body_sha: str
 ) -> InboundMessage | None:
-    same_bytes = InboundMessage.sha256 == digest
-    condition = same_bytes
+    """The first recording of this message: the same raw bytes, or the same
+    Message-ID with the same body. Two indexed look-ups: an OR of the two
+    made the databases read every row of the event for every message."""
+    candidates = [InboundMessage.sha256 == digest]
     if inbound is not None and inbound.message_id:
-        condition = or_(
-            same_bytes,
-            and_(InboundMessage.message_id == inbound.message_id, InboundMessage.body_sha256 == body_sha),
+        candidates.append(
+            and_(InboundMessage.message_id == inbound.message_id, InboundMessage.body_sha256 == body_sha)
         )
-    return session.scalars(
-        select(InboundMessage)
-        .where(
-            InboundMessage.event == place.event,
-            InboundMessage.status != str(MessageStatus.DUPLICATE),
-            condition,
-        )
-        .order_by(InboundMessage.id)
-        .limit(1)
-    ).first()
+    found = [
+        session.scalars(
+            select(InboundMessage)
+            .where(
+                InboundMessage.event == place.event,
+                InboundMessage.status != str(MessageStatus.DUPLICATE),
+                condition,
+            )
+            .order_by(InboundMessage.id)
+            .limit(1)
+        ).first()
+        for condition in candidates
+    ]
+    earlier = [row for row in found if row is not None]
+    return min(earlier, key=lambda row: row.id) if earlier else None
 
 
 def _advance(session: Session, place: Place, uid: int) -> None:

@@ -23,6 +23,10 @@ missing=()
 installed dovecot-imapd || missing+=(dovecot-imapd)
 # Documents saved by LibreOffice are part of the judging corpus (soffice --convert-to).
 command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-writer-nogui)
+# The documents list's .xlsx export is opened in LibreOffice Calc (tests/desk).
+installed libreoffice-calc-nogui || missing+=(libreoffice-calc-nogui)
+# The dashboard's browser tests drive Debian's chromium through Playwright (tests/desk).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # By library, not package name: trixie renamed libmagic1 to libmagic1t64.
 ldconfig="$(command -v ldconfig || echo /sbin/ldconfig)"
 "$ldconfig" -p | grep 'libmagic\.so\.1 ' >/dev/null || missing+=(libmagic1)

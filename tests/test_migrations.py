@@ -21,6 +21,8 @@ TABLES = {
     "reply",
     "audit_event",
     "document_counter",
+    "desk_user",  # issue 5: the secretariat's desk
+    "web_session",
 }
 
 
