@@ -2,7 +2,7 @@
 
 Every server error becomes a `MailboxError` with one readable sentence. The
 mailbox is read with BODY.PEEK[] (never setting \\Seen) and nothing is ever
-deleted: filing is MOVE, or COPY + \\Deleted + UID EXPUNGE of that one UID.
+deleted: filing is MOVE, or COPY + \\Deleted + UID EXPUNGE of exactly those UIDs.
 IMAPClient 4.x mishandles sequence-set strings, so every call passes an
 explicit list of UIDs (packages.md §1).
 """
@@ -278,22 +278,24 @@ class Mailbox:
         except _ERRORS as exc:
             raise self._fail(f"adding a message to {folder!r}", exc) from exc
 
-    def file(self, uid: int, folder: str) -> None:
-        """Move one message into `folder` without ever deleting mail."""
+    def file(self, uids: list[int], folder: str) -> None:
+        """Move messages into `folder` without ever deleting mail."""
         self.ensure_folder(folder)
         client = self.client
-        try:
-            if client.has_capability("MOVE"):
-                client.move([uid], folder)
-                return
-            client.copy([uid], folder)
-            client.add_flags([uid], [b"\\Deleted"])
-            if client.has_capability("UIDPLUS"):
-                client.uid_expunge([uid])
-            # Without UIDPLUS the copy stays flagged \Deleted in the inbox: a
-            # bare EXPUNGE would also remove mail that others flagged.
-        except _ERRORS as exc:
-            raise self._fail(f"filing UID {uid} into {folder!r}", exc) from exc
+        for chunk in _chunks(sorted(uids), 500):
+            try:
+                if client.has_capability("MOVE"):
+                    client.move(chunk, folder)
+                    continue
+                client.copy(chunk, folder)
+                client.add_flags(chunk, [b"\\Deleted"])
+                if client.has_capability("UIDPLUS"):
+                    client.uid_expunge(chunk)
+                # Without UIDPLUS the copies stay flagged \Deleted in the inbox: a
+                # bare EXPUNGE would also remove mail that others flagged.
+            except _ERRORS as exc:
+                what = f"UID {chunk[0]}" if len(chunk) == 1 else f"{len(chunk)} messages"
+                raise self._fail(f"filing {what} into {folder!r}", exc) from exc
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -75,10 +75,14 @@ def poll_once(
             _confirm_filed(
                 session, place, set(uids), lambda status: mailbox.folder_name(*folder_for(settings, status))
             )
-        if imap.file_messages:
-            for uid, (row_id, status) in known.items():
-                _file(settings, sessions, mailbox, uid, row_id, status)
-                report.left_behind += 1
+        if imap.file_messages and known:
+            _file(
+                settings,
+                sessions,
+                mailbox,
+                [(uid, row_id, status) for uid, (row_id, status) in known.items()],
+            )
+            report.left_behind += len(known)
         new = [uid for uid in uids if uid not in known]
         if not new:
             return report
@@ -89,30 +93,43 @@ def poll_once(
             large = [uid for uid in batch if sizes.get(uid, 0) > limit]
             fetched = list(mailbox.fetch(small)) + list(mailbox.fetch(large, headers_only=True))
             report.skipped += len(batch) - len(fetched)
-            for message in sorted(fetched, key=lambda m: m.uid):
-                if should_stop():
-                    return report
-                outcome = record_message(sessions, store, place, message, settings.event, limit)
-                if outcome.new:
-                    report.recorded[outcome.status] += 1
-                    log.info("recorded UID %s as #%s: %s", message.uid, outcome.id, outcome.status)
-                if imap.file_messages:
-                    _file(settings, sessions, mailbox, message.uid, outcome.id, outcome.status)
-                    report.filed += 1
+            recorded: list[tuple[int, int, str]] = []
+            try:
+                for message in sorted(fetched, key=lambda m: m.uid):
+                    if should_stop():
+                        return report
+                    outcome = record_message(sessions, store, place, message, settings.event, limit)
+                    recorded.append((message.uid, outcome.id, outcome.status))
+                    if outcome.new:
+                        report.recorded[outcome.status] += 1
+                        log.info("recorded UID %s as #%s: %s", message.uid, outcome.id, outcome.status)
+            finally:
+                # Filing follows the commits, a batch at a time: one MOVE per folder
+                # costs far less than one per message in a full inbox.
+                if imap.file_messages and recorded:
+                    _file(settings, sessions, mailbox, recorded)
+                    report.filed += len(recorded)
     return report
 
 
 def _file(
-    settings: Settings, sessions: sessionmaker[Session], mailbox: Mailbox, uid: int, row_id: int, status: str
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    mailbox: Mailbox,
+    recorded: list[tuple[int, int, str]],
 ) -> None:
-    folder = mailbox.folder_name(*folder_for(settings, status))
-    mailbox.file(uid, folder)
-    with sessions.begin() as session:
-        session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id == row_id)
-            .values(filed_folder=folder, filed_at=utcnow())
-        )
+    """Move recorded messages (uid, row id, status) to the folders of their outcome."""
+    by_folder: dict[str, list[tuple[int, int]]] = {}
+    for uid, row_id, status in recorded:
+        by_folder.setdefault(mailbox.folder_name(*folder_for(settings, status)), []).append((uid, row_id))
+    for folder, items in by_folder.items():
+        mailbox.file([uid for uid, _ in items], folder)
+        with sessions.begin() as session:
+            session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id.in_([row_id for _, row_id in items]))
+                .values(filed_folder=folder, filed_at=utcnow())
+            )
 
 
 def _confirm_filed(

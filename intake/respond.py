@@ -117,8 +117,10 @@ def _over_limit(
         select(func.count())
         .select_from(Reply)
         .where(
+            # Addresses are stored lower-cased (intake.parse), so the index on
+            # (recipient, created_at) serves this; lower() here would defeat it.
+            Reply.recipient == recipient.lower(),
             Reply.event == event.id,
-            func.lower(Reply.recipient) == recipient.lower(),
             Reply.created_at >= since,
             Reply.status.in_([str(s) for s in counted]),
         )

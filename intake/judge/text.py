@@ -8,6 +8,7 @@ found in folded text can be quoted from the original.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -18,6 +19,7 @@ _DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0
 _QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
 
 
+@functools.lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
     if ch in _INVISIBLE:
         return ""
@@ -67,11 +69,14 @@ def fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).casefold().split())
 
 
+_DROP_INVISIBLE = {ord(ch): None for ch in _INVISIBLE}
+
+
 def display(text: str) -> str:
     """Text as shown to a contributor: compatibility forms unified, one line, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if ch not in _INVISIBLE)
-    return " ".join(text.split())
+    if text.isascii():  # the common case: nothing to normalise or drop
+        return " ".join(text.split())
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_DROP_INVISIBLE).split())
 
 
 def label_key(text: str) -> str:
