@@ -374,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the service against a local mailbox it starts itself")
     p.add_argument("--dir", default="var/demo", help="where the demo keeps its data (default var/demo)")
+    p.add_argument(
+        "--dashboard", action="store_true", help="then leave the dashboard running, with a printed sign-in"
+    )
+    p.add_argument("--port", type=int, default=8080, help="the dashboard's port (default 8080)")
     p.set_defaults(func=None, run=_run_demo)
     return parser
 
@@ -381,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_demo(args: argparse.Namespace) -> int:
     from intake.demo import run_demo
 
-    return run_demo(Path(args.dir))
+    return run_demo(Path(args.dir), args.port if args.dashboard else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,6 +80,34 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _serve_dashboard(settings: Any, directory: Path, port: int) -> int:
+    """Keep the servers up and serve the dashboard, with a sign-in made for the demo."""
+    import secrets
+
+    from intake import db
+    from intake.config import load_settings as reload
+    from intake.desk.accounts import add_user
+    from intake.web.serve import WebOptions, serve
+
+    settings = reload()
+    password = secrets.token_urlsafe(12)
+    engine = db.make_engine(settings.database_url)
+    try:
+        add_user(db.make_sessionmaker(engine), "secretariat", password, "admin", "demo")
+    finally:
+        engine.dispose()
+    print(
+        f"\nThe dashboard: http://127.0.0.1:{port}/  sign in as  secretariat / {password}\n"
+        "The local IMAP and SMTP servers stay up, so actions there (admit, reject, ...) send real "
+        f"replies to {directory / 'replies'}. Ctrl-C stops everything.",
+        file=sys.stderr,
+    )
+    try:
+        return serve(settings, WebOptions(host="127.0.0.1", port=port))
+    except KeyboardInterrupt:
+        return 0
+
+
 class _ReplyFolder:
     """An SMTP sink (aiosmtpd) that writes each reply it receives to a numbered .eml file."""
 
@@ -99,7 +127,7 @@ class _ReplyFolder:
         return "250 OK"
 
 
-def run_demo(directory: Path) -> int:
+def run_demo(directory: Path, dashboard_port: int | None = None) -> int:
     from imapclient import IMAPClient
 
     from intake.cli import main as intake
@@ -160,6 +188,8 @@ def run_demo(directory: Path) -> int:
         )
         for recipient, subject in replies.received:
             print(f"  - to {recipient}: {subject}", file=sys.stderr)
+        if dashboard_port is not None:
+            return _serve_dashboard(settings, directory, dashboard_port)
         print(
             f"\nThe raw messages and files are in {directory / 'blobs'}; the database is "
             f"{directory / 'intake.db'}. Try: INTAKE_CONFIG={settings.config_path} "

@@ -137,3 +137,46 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
     replies = sorted((tmp_path / "demo" / "replies").glob("*.eml"))
     assert len(replies) >= 5
     assert "Traceback" not in result.stderr
+
+
+def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
+    import re
+    import signal
+    import time
+
+    from intake.demo import free_port
+    from tests.desk.test_web import Client
+
+    port = free_port()
+    log = tmp_path / "demo.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "intake",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--dashboard",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        found = None
+        while time.monotonic() < deadline and found is None:
+            found = re.search(r"sign in as\s+(\S+) / (\S+)", log.read_text())
+            time.sleep(0.5)
+        assert found, log.read_text()[-2000:]
+        time.sleep(1)
+        client = Client(f"http://127.0.0.1:{port}")
+        client.sign_in(found.group(1), found.group(2))
+        status, _, page = client.request("GET", "/")
+        assert status == 200 and "JCA-MV-I-001" in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
