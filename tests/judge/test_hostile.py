@@ -1,7 +1,7 @@
 """Hostile files (acceptance item 2): each refused with its own finding, within 2 s,
 with the judging process's peak memory under 200 MB.
 
-Memory is measured in a fresh process (ru_maxrss), not in pytest's own, which has
+Memory is measured in a fresh process (its VmHWM), not in pytest's own, which has
 already grown with everything else the test run did.
 """
 
@@ -32,7 +32,7 @@ HOSTILE = {
 }
 
 SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from intake.config import load_settings
 from intake.judge import judge_file
@@ -51,7 +51,11 @@ for name in sys.argv[3:]:
         "codes": [f.code for f in verdict.findings],
     }
     del data, verdict
-report["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak: ru_maxrss would include the parent's (pytest's)
+# peak, which Linux carries across fork and exec.
+with open("/proc/self/status") as status:
+    hwm = next(line for line in status if line.startswith("VmHWM:"))
+report["peak_mb"] = int(hwm.split()[1]) / 1024
 print(json.dumps(report))
 """
 
