@@ -107,9 +107,10 @@ class RepliesConfig:
     attach_template: bool = True
     zone_label: str = ""
     daily_cap: int = 10
+    copy_to: tuple[str, ...] = ()  # the secretariat's addresses, sent a copy of every reply
 
 
-_REPLY_KEYS = ("templates_dir", "template_link", "attach_template", "zone_label", "daily_cap")
+_REPLY_KEYS = ("templates_dir", "template_link", "attach_template", "zone_label", "daily_cap", "copy_to")
 
 
 def replies_config(event: EventSettings) -> RepliesConfig:
@@ -145,7 +146,16 @@ def replies_config(event: EventSettings) -> RepliesConfig:
     cap = table.get("daily_cap", 10)
     if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 1000:
         raise ConfigError("event.replies.daily_cap", f"must be a whole number from 1 to 1000, got {cap!r}")
+    copy_to = table.get("copy_to", [])
+    if isinstance(copy_to, str):
+        copy_to = [copy_to]
+    if not isinstance(copy_to, list) or not all(isinstance(a, str) for a in copy_to):
+        raise ConfigError("event.replies.copy_to", "must be an address or a list of addresses")
+    for address in copy_to:
+        if deliverable_address(address) is None:
+            raise ConfigError("event.replies.copy_to", f"not a deliverable address: {address!r}")
     return RepliesConfig(
+        copy_to=tuple(a.strip().lower() for a in copy_to),
         templates_dir=directory,
         template_link=link or None,
         attach_template=attach,

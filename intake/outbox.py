@@ -47,6 +47,7 @@ import aiosmtplib
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.compose import replies_config
 from intake.config import Secret, Settings, SmtpSettings
 from intake.models import Reply, ReplyStatus, utcnow
 from intake.oauth import TokenError, TokenProvider, provider_for
@@ -430,6 +431,8 @@ async def deliver_pending_async(
     """
     event_id = settings.event.id
     envelope_from = settings.event.address
+    # The secretariat's copy goes in the envelope only: the contributor sees no Bcc header.
+    copies = list(replies_config(settings.event).copy_to)
     sent = retried = failed = 0
     _record_unrecorded(session_factory)
     reclaimed = reclaim_stale(session_factory, event_id, now_fn(), lease_for(settings.smtp))
@@ -470,7 +473,7 @@ async def deliver_pending_async(
                     log.error("outbox: cannot use the SMTP server: %s", _server_text(exc))
                     break
             try:
-                await client.sendmail(envelope_from, [job.recipient], job.raw)
+                await client.sendmail(envelope_from, [job.recipient, *copies], job.raw)
             except Exception as exc:
                 transient = is_transient(exc)
                 error = _server_text(exc)

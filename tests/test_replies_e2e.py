@@ -392,3 +392,26 @@ def test_two_processes_on_one_database_never_share_a_number_or_a_reply(
     for e in entries:
         [reply] = e["replies"]
         assert e["documents"][0]["number"] in reply["subject"]
+
+
+def test_the_secretariat_gets_a_copy_of_each_reply(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+        extra='[event.replies]\ncopy_to = ["Secretariat@ITU.example"]\n',
+    )
+    cases = mailbox(env)
+    dovecot.append_many("INBOX", [cases[n] for n in ("valid", "invalid")])  # type: ignore[misc]
+    env.run("poll", "--once", check=True)
+    assert len(smtp_sink.messages) == 2
+    for message in smtp_sink.messages:
+        assert "secretariat@itu.example" in message.rcpt_tos and len(message.rcpt_tos) == 2
+        header_block = message.data.split(b"\r\n\r\n", 1)[0].lower()
+        assert b"secretariat@itu.example" not in header_block  # no Bcc header for the contributor
