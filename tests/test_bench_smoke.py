@@ -85,3 +85,20 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
 
     assert data["profile"]["top_tottime"] and data["profile"]["by_component"]
     assert data["goals"] and all({"goal", "value", "met"} <= set(g) for g in data["goals"])
+
+
+def test_idle_latency_benchmark_runs(tmp_path: Path) -> None:
+    """bench/idle_latency.py measures instant pickup; here only that it runs and reports."""
+    out = tmp_path / "idle.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "idle_latency.py"), "--messages", "3", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "append -> acknowledgement" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["messages"] == 3 and len(report["latencies_s"]) == 3
+    assert {"min_s", "median_s", "p90_s", "max_s", "within_5_s"} <= set(report)
