@@ -22,6 +22,7 @@ from intake import cli_desk, db
 from intake.config import ConfigError, Settings, load_settings
 from intake.listing import write_json
 from intake.mailbox import Mailbox, MailboxError
+from intake.store import StoreError
 
 log = logging.getLogger("intake")
 
@@ -404,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"intake: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except MailboxError as exc:
+    except (MailboxError, StoreError) as exc:
         print(f"intake: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except _Failure as exc:

@@ -38,7 +38,7 @@ from intake.lease import PollerLock
 from intake.mailbox import Mailbox, MailboxError
 from intake.metrics import ServiceState, serve
 from intake.poll import deliver_and_copy, poll_once
-from intake.store import BlobStore
+from intake.store import BlobStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ class Backoff:
         self.failures += 1
         if cause != self.last_cause:
             log.error("%s", cause)
-        elif self.failures & (self.failures - 1) == 0:  # 2, 4, 8, ... : a reminder, not a flood
-            log.warning("still failing after %d attempts: %s", self.failures, cause)
+        elif self.failures >= 4 and self.failures & (self.failures - 1) == 0:  # 4, 8, 16, ...
+            # A reminder that it goes on, not the cause again: that was logged once.
+            log.warning("still failing after %d attempts, for the reason logged above", self.failures)
         self.last_cause = cause
         delay = min(self.interval * 2 ** (self.failures - 1), max(self.interval, MAX_BACKOFF.total_seconds()))
         return delay * self.rng.uniform(0.8, 1.2)
@@ -111,7 +112,7 @@ class EventRunner:
                 report = poll_once(
                     self.settings, self.service.sessions, self.service.store, should_stop=self.stopping.is_set
                 )
-        except MailboxError as exc:
+        except (MailboxError, StoreError) as exc:
             self.state.poll_failed()
             self._retry("poll", self.poll_backoff.failed(f"{self.id}: poll failed: {exc}"))
             return

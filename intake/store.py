@@ -14,6 +14,10 @@ import tempfile
 from pathlib import Path
 
 
+class StoreError(Exception):
+    """The data directory cannot be written (full, read-only, gone). One line for the operator."""
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -32,14 +36,20 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        except OSError as exc:
+            raise StoreError(f"the data directory {self.root} cannot be written: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StoreError(f"the data directory {self.root} cannot be written: {exc.strerror}") from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
