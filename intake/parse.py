@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import email.header
 import email.utils
+import itertools
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,7 +76,16 @@ class Inbound:
         return [value for key, value in self.headers if key.lower() == name]
 
 
+# Real mail nests a few multiparts (a forward of a signed message with an
+# alternative body: 4 or 5); the stdlib parser's time grows with depth x lines.
+MAX_MULTIPARTS = 100
+_MULTIPART = re.compile(rb"content-type:[ \t]*(?:\r?\n[ \t]+)?multipart/", re.IGNORECASE)
+
+
 def parse_message(raw: bytes) -> Inbound:
+    multiparts = sum(1 for _ in itertools.islice(_MULTIPART.finditer(raw), MAX_MULTIPARTS + 1))
+    if multiparts > MAX_MULTIPARTS:
+        raise Unparseable(f"the MIME structure has more than {MAX_MULTIPARTS} nested parts")
     try:
         parsed = mailparser.parse_from_bytes(raw)
         msg = parsed.message
