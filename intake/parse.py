@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import email.header
+import email.parser
+import email.policy
 import email.utils
 import itertools
 import logging
@@ -129,6 +131,35 @@ def parse_message(raw: bytes) -> Inbound:
         parts=tuple(parts),
         text=text,
         defects=tuple(dict.fromkeys(defects)),
+    )
+
+
+def parse_headers(raw: bytes) -> Inbound | None:
+    """The header block alone, for a message whose body cannot be parsed: it is
+    quarantined, but recorded with the sender, subject and Message-ID it does have."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
+    try:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[: end + 4])
+    except Exception:
+        return None
+    defects: list[str] = []
+    headers = _decoded_headers(msg, defects)
+    if not {name.lower() for name, _ in headers}.intersection(_ANY_OF):
+        return None
+    first = {name.lower(): value for name, value in reversed(headers)}
+    sender_name, sender = _address(first.get("from"), defects, "From")
+    _, reply_to = _address(first.get("reply-to"), defects, "Reply-To")
+    return Inbound(
+        message_id=_message_id(first.get("message-id")),
+        sender=sender,
+        sender_name=sender_name,
+        reply_to=reply_to,
+        subject=first.get("subject"),
+        date=None,
+        headers=tuple(headers),
+        parts=(),
+        text="",
+        defects=tuple(defects),
     )
 
 

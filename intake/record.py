@@ -38,7 +38,7 @@ from intake.models import (
     MessageStatus,
     utcnow,
 )
-from intake.parse import Inbound, Unparseable, parse_message
+from intake.parse import Inbound, Unparseable, parse_headers, parse_message
 from intake.respond import queue_reply
 from intake.revisions import RevisionLink, assign_number, resolve_revisions
 from intake.store import BlobStore, sha256_hex
@@ -107,6 +107,7 @@ def record_message(
         inbound = parse_message(raw)
     except Unparseable as exc:
         verdict = quarantined(str(exc))
+        inbound = parse_headers(raw)  # recorded with what can be read; never answered
     else:
         if message.headers_only:
             verdict = too_large(message.size, max_message_bytes)

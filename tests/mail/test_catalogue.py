@@ -30,8 +30,6 @@ KNOWN_BUGS = {
     "eight_bit_headers": "product bug: a raw 8-bit (UTF-8) file name parameter comes out as U+FFFD "
     "replacement characters: intake.parse._filename reads it through compat32's get_filename, "
     "which replaces undecodable bytes before _decode_raw can see them",
-    "deep_nesting": "product bug: a quarantined message is recorded without the headers it does "
-    "have (sender, subject, Message-ID): intake.parse raises Unparseable before reading them",
 }
 
 
