@@ -88,12 +88,16 @@ class EventRunner:
         self.outbox_backoff = Backoff(settings.outbox_interval)
         self.state = ServiceState(settings.poll_interval)
         self.sqlite_lock: PollerLock | None = None
+        # Set by trigger(): APScheduler drops a run asked for while the job is still
+        # running (max_instances=1), so the job itself runs again when it ends.
+        self.wanted = {"poll": threading.Event(), "outbox": threading.Event()}
 
     @property
     def stopping(self) -> threading.Event:
         return self.service.stopping
 
     def poll_job(self) -> None:
+        self.wanted["poll"].clear()
         imap = self.settings.imap
         started = time.monotonic()
         # On SQLite the service holds the lock for its lifetime; on PostgreSQL each turn takes it.
@@ -130,8 +134,11 @@ class EventRunner:
         else:
             log.debug("%s: poll done: %s", self.id, report.summary())
         self.trigger("outbox")
+        if self.wanted["poll"].is_set():  # mail arrived while this poll ran (IDLE said so)
+            self.trigger("poll")
 
     def outbox_job(self) -> None:
+        self.wanted["outbox"].clear()
         try:
             deliver_and_copy(self.settings, self.service.sessions)
         except MailboxError as exc:
@@ -145,12 +152,15 @@ class EventRunner:
             )
             return
         self.outbox_backoff.succeeded()
+        if self.wanted["outbox"].is_set():  # a poll queued replies while this run delivered
+            self.trigger("outbox")
 
     def job_id(self, job: str) -> str:
         return f"{job}:{self.id}"
 
     def trigger(self, job: str) -> None:
-        """Run a job now (from any thread)."""
+        """Run a job now (from any thread); if it is running, it runs again when it ends."""
+        self.wanted[job].set()
         if not self.stopping.is_set():
             with contextlib.suppress(Exception):  # the scheduler is shutting down
                 self.service.scheduler.modify_job(self.job_id(job), next_run_time=datetime.now(UTC))
@@ -187,9 +197,15 @@ class EventRunner:
                 )
                 self.stopping.wait()
                 return
+            first = True
             while not self.stopping.is_set():
                 renew_at = time.monotonic() + IDLE_RENEW.total_seconds()
                 client.idle()
+                if first:
+                    # Mail that came between the last poll and this IDLE (at start, or
+                    # while the connection was down) gets no EXISTS: poll once now.
+                    first = False
+                    self.trigger("poll")
                 arrived = False
                 try:
                     while not self.stopping.is_set() and time.monotonic() < renew_at:

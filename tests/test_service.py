@@ -81,8 +81,9 @@ def test_idle_picks_up_new_mail_without_waiting_for_the_poll(
     _set(env, "poll_interval = 3600\noutbox_interval = 3600|idle = true")
     process = env.popen("run")
     try:
+        # However the start-up poll and the watcher's IDLE interleave with this
+        # append, nothing waits for the next (hourly) poll.
         wait_until(lambda: "intake running" in _peek(env), timeout=30)
-        time.sleep(1.5)  # the first (scheduled) poll has run; the next is an hour away
         samples = mixed(3, start=500, with_faults=False)
         dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
         wait_until(lambda: len(env.log_json()) == 3, timeout=30)
@@ -93,6 +94,49 @@ def test_idle_picks_up_new_mail_without_waiting_for_the_poll(
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "with IDLE" in stderr
+
+
+def test_mail_arriving_while_a_poll_runs_is_not_left_for_the_next_poll(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+) -> None:  # type: ignore[no-untyped-def]
+    """IDLE announces a message that comes while a poll is running; that
+    announcement must not be dropped (APScheduler skips a run of a job that is
+    still running), or the message waits for the next poll, an hour away here."""
+    import sqlalchemy as sa
+
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=smtp_sink.port,
+    )
+    _set(env, "poll_interval = 3600\noutbox_interval = 3600|idle = true")
+    engine = sa.create_engine(migrated_url)
+
+    def recorded() -> int:
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT count(*) FROM inbound_message")).scalar_one()
+
+    backlog = mixed(150, start=700, with_faults=False)
+    late = mixed(1, start=900, with_faults=False)[0]
+    process = env.popen("run")
+    try:
+        wait_until(lambda: "intake running" in _peek(env), timeout=30)
+        time.sleep(2)  # the start-up poll is over and the watcher is in IDLE
+        dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in backlog])
+        wait_until(lambda: recorded() > 0, timeout=30)
+        dovecot.append_many("INBOX", [(late.raw, late.received_at)])
+        assert recorded() < len(backlog), "the poll ended before the late message came: no race to test"
+        wait_until(lambda: recorded() == len(backlog) + 1, timeout=120)
+    finally:
+        engine.dispose()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
 
 
 def _peek(env) -> str:  # type: ignore[no-untyped-def]
