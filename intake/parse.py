@@ -336,9 +336,28 @@ def _disposition(part: Message) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
+def _with_8bit_params_decoded(part: Message) -> Message:
+    """The part itself, or, when its Content-Disposition or Content-Type holds raw
+    8-bit bytes, a stand-in with just those two headers decoded (UTF-8, else
+    Latin-1). compat32 would turn such a header into a Header of unknown-8bit
+    before get_param sees it, and that replaces every non-ASCII byte by U+FFFD."""
+    raw = [
+        (key, value)
+        for key, value in part.raw_items()
+        if key.lower() in ("content-disposition", "content-type")
+    ]
+    if not any(isinstance(value, str) and not value.isascii() for _, value in raw):
+        return part
+    stand_in = Message()
+    for key, value in raw:
+        stand_in[key] = _decode_raw(str(value))
+    return stand_in
+
+
 def _filename(part: Message, defects: list[str]) -> str | None:
     try:
-        name = part.get_filename() or part.get_param("name")
+        source = _with_8bit_params_decoded(part)
+        name = source.get_filename() or source.get_param("name")
     except Exception:
         defects.append("a file name could not be read")
         return None

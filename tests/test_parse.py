@@ -37,6 +37,27 @@ def test_raw_8bit_header_is_kept_not_dropped() -> None:
     assert utf8.subject == "café"
 
 
+@pytest.mark.parametrize(
+    ("encoded", "expected"),
+    [
+        ("Größe 日本語.docx".encode(), "Größe 日本語.docx"),  # raw UTF-8, as some clients send
+        ("Größe.docx".encode("latin-1"), "Größe.docx"),  # raw Latin-1: not UTF-8, read as Latin-1
+    ],
+)
+def test_raw_8bit_file_name_parameter_is_decoded_not_replaced(encoded: bytes, expected: str) -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+        b'--b\r\nContent-Type: application/octet-stream; name="' + encoded + b'"\r\n'
+        b'Content-Disposition: attachment; filename="' + encoded + b'"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nUEsDBGRhdGE=\r\n--b--\r\n"
+    )
+    inbound = parse_message(raw)
+    assert [p.filename for p in inbound.parts if p.filename] == [expected]
+    assert inbound.parts[-1].payload == b"PK\x03\x04data"
+
+
 def test_forwarded_message_parts_are_listed_once() -> None:
     inner = EmailMessage()
     inner["From"] = "author@example.org"

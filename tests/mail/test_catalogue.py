@@ -26,11 +26,7 @@ def documents(entry: dict[str, object]) -> tuple[Document, ...]:
 
 
 # Product bugs found by this catalogue: the whole-case test fails for these, on purpose.
-KNOWN_BUGS = {
-    "eight_bit_headers": "product bug: a raw 8-bit (UTF-8) file name parameter comes out as U+FFFD "
-    "replacement characters: intake.parse._filename reads it through compat32's get_filename, "
-    "which replaces undecodable bytes before _decode_raw can see them",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
@@ -90,9 +86,11 @@ def test_deep_nesting_is_quarantined_with_a_reason(polled: Polled) -> None:
 
 
 def test_raw_8bit_headers_subject_and_sender(polled: Polled) -> None:
-    """What already holds for raw 8-bit headers (the file name is mangled: KNOWN_BUGS)."""
+    """Raw UTF-8 bytes in From, Subject and the file name parameter all come out as written."""
     case, entry = polled.cases["eight_bit_headers"], polled.entries["eight_bit_headers"]
     assert entry["status"] == case.status
     assert entry["subject"] == "Beitrag für die JCA-MV: Größenordnung"
     assert entry["sender"] == case.sender and entry["sender_name"] == "Zoë Müller"
-    assert [(d["role"], d["status"]) for d in entry["documents"]] == [("document", "accepted")]
+    assert [(d["filename"], d["role"], d["status"]) for d in entry["documents"]] == [
+        ("Beitrag Größe.docx", "document", "accepted")
+    ]
