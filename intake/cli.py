@@ -55,8 +55,11 @@ def _setup_logging(level: str, log_format: str = "text") -> None:
     )
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     # Third-party chatter at INFO is noise for an operator.
-    for name in ("alembic", "imapclient", "mail-parser", "mailparser", "aiosmtplib"):
+    for name in ("alembic", "imapclient", "aiosmtplib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # mail-parser warns of every part it does not keep as body text ("Email content
+    # 'mixed' not handled"): one line per ordinary message, saying nothing to an operator.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 def _db_error(exc: SQLAlchemyError) -> str:

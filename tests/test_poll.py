@@ -228,3 +228,22 @@ def test_record_is_idempotent_per_uid(dovecot: Dovecot, intake_env: IntakeEnv) -
     again = record_message(sessions, store, place, message, settings.event, 2**30)
     engine.dispose()
     assert first.new and not again.new and first.id == again.id
+
+
+def test_the_poll_log_has_no_mail_parser_chatter(dovecot: Dovecot, intake_env: IntakeEnv) -> None:
+    """mail-parser warns "Email content 'calendar' not handled" for every such part;
+    an operator's log has one line per message, not that."""
+    from datetime import UTC, datetime
+
+    raw = (
+        b"From: a@example.org\r\nTo: tsbjcamv@itu.int\r\nSubject: invitation\r\n"
+        b"Message-ID: <calendar@example.org>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee the invitation\r\n"
+        b"--b\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+        b"--b--\r\n"
+    )
+    dovecot.append_many("INBOX", [(raw, datetime(2026, 4, 20, 9, 0, tzinfo=UTC))])
+    result = intake_env.run("poll", "--once", check=True)
+    assert "recorded 1" in result.stderr
+    assert "not handled" not in result.stderr, result.stderr
