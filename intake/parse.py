@@ -9,10 +9,21 @@ mail-parser does the parse; its known bugs are guarded here (see
 - any header access can raise on hostile input (cpython #114906), so each one
   is guarded and a failure becomes a defect, not an exception.
 A message that cannot be understood as e-mail at all raises `Unparseable`.
+
+Large messages: the stdlib feedparser under mail-parser holds about 8x a
+message's size at its peak (a str of it, a list of its lines, the joined
+payload, the decoded bytes). So in a message over `HOLLOW_FROM` bytes each
+large base64 body is decoded here directly from the raw bytes and replaced,
+for the parser, by a one-line token; the decoded bytes go back into the part
+whose payload is the token. Only when every token comes back exactly as one
+part's payload is that parse used; otherwise the message is parsed whole, as
+any other.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import email.header
 import email.parser
@@ -21,6 +32,7 @@ import email.utils
 import itertools
 import logging
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,10 +96,81 @@ MAX_MULTIPARTS = 100
 _MULTIPART = re.compile(rb"content-type:[ \t]*(?:\r?\n[ \t]+)?multipart/", re.IGNORECASE)
 
 
+HOLLOW_FROM = 4 * 2**20  # messages larger than this have their large base64 bodies decoded here
+HOLLOW_RUN = 256 * 2**10  # base64 text in one body worth decoding outside the parser
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_BASE64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+
+
+class _Hollow:
+    """The large base64 bodies of one message, decoded, and the raw bytes with each
+    replaced by a token line that the parser decodes to a unique marker."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.decoded: dict[bytes, bytes] = {}
+        self.taken: set[bytes] = set()
+        nonce = secrets.token_hex(16).encode()
+        pieces: list[bytes] = []
+        kept = 0
+        for blank in _BLANK_LINE.finditer(raw):
+            start = blank.end()
+            if start < kept:
+                continue
+            end = raw.find(b"\n--", start)
+            if end < 0 or end - start < HOLLOW_RUN:
+                continue
+            end += 1  # the body's last line ending stays with the boundary below it
+            body = raw[start:end]
+            if body.translate(None, _BASE64_LINES):  # something besides base64 lines is left
+                continue
+            compact = body.translate(None, b"\r\n")
+            del body  # held once at a time: this is about memory
+            if len(compact) % 4:
+                continue
+            try:
+                data = base64.b64decode(compact, validate=True)  # as email decodes a clean body
+            except binascii.Error:
+                continue
+            finally:
+                del compact
+            marker = b"intake-hollow:" + nonce + b":%d" % len(self.decoded)
+            self.decoded[marker] = data
+            newline = b"\r\n" if raw[end - 2 : end] == b"\r\n" else b"\n"
+            pieces += [raw[kept:start], base64.b64encode(marker), newline]
+            kept = end
+        pieces.append(raw[kept:])
+        self.raw = b"".join(pieces) if self.decoded else raw
+
+    def take(self, payload: bytes) -> bytes:
+        data = self.decoded.get(payload)
+        if data is None or payload in self.taken:
+            return payload
+        self.taken.add(payload)
+        return data
+
+    @property
+    def complete(self) -> bool:
+        return self.taken == self.decoded.keys()
+
+
 def parse_message(raw: bytes) -> Inbound:
     multiparts = sum(1 for _ in itertools.islice(_MULTIPART.finditer(raw), MAX_MULTIPARTS + 1))
     if multiparts > MAX_MULTIPARTS:
         raise Unparseable(f"the MIME structure has more than {MAX_MULTIPARTS} nested parts")
+    if len(raw) > HOLLOW_FROM:
+        hollow = _Hollow(raw)
+        if hollow.decoded:
+            try:
+                inbound = _parse(hollow.raw, hollow)
+            except Exception:
+                inbound = None
+            if inbound is not None and hollow.complete:
+                return inbound
+            del inbound, hollow
+    return _parse(raw, None)
+
+
+def _parse(raw: bytes, hollow: _Hollow | None) -> Inbound:
     try:
         parsed = mailparser.parse_from_bytes(raw)
         msg = parsed.message
@@ -113,7 +196,7 @@ def parse_message(raw: bytes) -> Inbound:
     sender_name, sender = _address(first("from"), defects, "From")
     _, reply_to = _address(first("reply-to"), defects, "Reply-To")
     try:
-        parts, text = _walk(msg, defects)
+        parts, text = _walk(msg, defects, hollow)
     except RecursionError as exc:
         raise Unparseable("the MIME structure is nested too deeply") from exc
     try:
@@ -264,7 +347,7 @@ def _date(parsed: mailparser.MailParser, defects: list[str]) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _walk(msg: Message, defects: list[str]) -> tuple[list[Part], str]:
+def _walk(msg: Message, defects: list[str], hollow: _Hollow | None = None) -> tuple[list[Part], str]:
     parts: list[Part] = []
     texts: list[str] = []
     for part, nested in _leaves(msg, nested=False):
@@ -284,6 +367,8 @@ def _walk(msg: Message, defects: list[str]) -> tuple[list[Part], str]:
             payload = None
         if not isinstance(payload, bytes):
             payload = b""
+        if hollow is not None:
+            payload = hollow.take(payload)
         if is_body_text:
             if content_type == "text/plain" and not nested:
                 texts.append(_text_of(part, payload))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 from email.message import EmailMessage
 
 import pytest
@@ -110,3 +111,64 @@ def test_very_deep_nesting_is_unparseable_not_a_crash() -> None:
 def test_missing_from_is_reported_not_raised() -> None:
     inbound = parse_message(b"Subject: no sender\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n")
     assert inbound.sender is None
+
+
+# Large messages: base64 bodies decoded outside the feedparser (intake.parse._Hollow).
+# The sizes are made small here so that every shape is quick; bench/ measures the memory.
+
+
+def _big_message(shape: str) -> bytes:
+    import os
+
+    msg = EmailMessage()
+    msg["From"] = "Zoë Müller <z@example.org>"
+    msg["Subject"] = "Beitrag"
+    msg["Message-ID"] = "<big@example.org>"
+    msg.set_content("Dear secretariat,\n\nattached.\n")
+    data = os.urandom(60_000)
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    if shape in ("crlf", "lf", "two", "bad_padding", "blank_line_inside"):
+        msg.add_attachment(data, maintype="application", subtype=docx.split("/")[1], filename="Größe.docx")
+    if shape == "two":
+        msg.add_attachment(data[::-1], maintype="application", subtype="pdf", filename="b.pdf")
+    if shape == "text_body":
+        msg.add_attachment(("Größe " * 20_000).encode(), maintype="text", subtype="plain", filename="notes.txt")
+    if shape == "forwarded":
+        inner = EmailMessage()
+        inner["From"] = "a@example.org"
+        inner["Subject"] = "inner"
+        inner.set_content("inner body\n")
+        inner.add_attachment(data, maintype="application", subtype="pdf", filename="inner.pdf")
+        msg.add_attachment(inner)
+    if shape == "not_base64_encoded":  # base64-looking lines in a 7bit part: its text, as written
+        lines = ("QUJD" * 19 + "\n") * 2000
+        msg.add_attachment(lines, subtype="plain", filename="looks-like-base64.txt", cte="7bit")
+    raw = msg.as_bytes(policy=email.policy.SMTP if shape != "lf" else email.policy.default)
+    if shape in ("bad_padding", "blank_line_inside"):
+        start = raw.index(b"\r\n\r\n", raw.index(b"wordprocessingml")) + 4
+    if shape == "bad_padding":  # one base64 character too many: the whole parse decides
+        raw = raw[:start] + b"A" + raw[start:]
+    if shape == "blank_line_inside":  # a blank line splits the body: the whole parse decides
+        raw = raw[: start + 5000] + b"\r\n" + raw[start + 5000 :]
+    return raw
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["crlf", "lf", "two", "text_body", "forwarded", "not_base64_encoded", "bad_padding", "blank_line_inside"],
+)
+def test_large_message_parses_exactly_as_the_whole_parse_does(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import intake.parse as parse
+
+    raw = _big_message(shape)
+    whole = parse_message(raw)  # under HOLLOW_FROM (4 MB): the plain parse
+    monkeypatch.setattr(parse, "HOLLOW_FROM", 0)
+    monkeypatch.setattr(parse, "HOLLOW_RUN", 1024)
+    hollowed = parse_message(raw)
+    assert hollowed == whole
+    assert [p.filename for p in whole.parts if p.filename]  # the shape has a file
+    # How many bodies are taken out. In "not_base64_encoded" and "blank_line_inside"
+    # one is, its token does not come back as a whole payload, and the message is
+    # parsed whole; "bad_padding" is not taken out at all.
+    expected = {"crlf": 1, "lf": 1, "two": 2, "text_body": 1, "forwarded": 1, "bad_padding": 0}
+    assert len(parse._Hollow(raw).decoded) == expected.get(shape, 1)
