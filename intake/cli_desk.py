@@ -96,6 +96,7 @@ def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         where = LogFilter(
+            event=None if args.all_events else settings.event.id,
             status=args.status,
             since=_parse_time(args.since, settings, False) if args.since else None,
             until=_parse_time(args.until, settings, True) if args.until else None,
@@ -426,6 +427,11 @@ def register(sub: Any) -> None:
     p.add_argument("--sort", choices=("id", "received", "status", "sender", "subject"), default="id")
     p.add_argument("--desc", action="store_true", help="newest or last first")
     p.add_argument("--limit", type=int)
+    p.add_argument(
+        "--all-events",
+        action="store_true",
+        help="every event in the database (default: the event acted on, see --event)",
+    )
     p.set_defaults(func=cmd_log)
 
     p = sub.add_parser("show", help="everything about one message: by ID or by document NUMBER")

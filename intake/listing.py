@@ -33,6 +33,7 @@ SORTS = {
 class LogFilter:
     """Which messages to list. Times are aware; `search` matches each word case-insensitively."""
 
+    event: str | None = None  # an event's id; None: every event in the database
     status: str | None = None
     since: datetime | None = None  # received at or after
     until: datetime | None = None  # received before
@@ -51,6 +52,8 @@ def _contains(column: Any, text: str) -> ColumnElement[bool]:
 
 def _conditions(f: LogFilter) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if f.event:
+        where.append(InboundMessage.event == f.event)
     if f.status:
         where.append(InboundMessage.status == f.status)
     if f.since is not None:
@@ -83,10 +86,12 @@ def count_messages(session: Session, f: LogFilter | None = None) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def status_counts(session: Session) -> dict[str, int]:
-    """How many messages have each status."""
-    rows = session.execute(select(InboundMessage.status, func.count()).group_by(InboundMessage.status))
-    return {status: int(n) for status, n in rows}
+def status_counts(session: Session, event: str | None = None) -> dict[str, int]:
+    """How many messages have each status (of one event, or of all)."""
+    query = select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
+    if event:
+        query = query.where(InboundMessage.event == event)
+    return {status: int(n) for status, n in session.execute(query)}
 
 
 def iso_utc(value: datetime | None) -> str | None:
@@ -123,6 +128,7 @@ def message_entries(
 def _entry(m: InboundMessage) -> dict[str, Any]:
     return {
         "id": m.id,
+        "event": m.event,
         "message_id": m.message_id,
         "sender": m.sender,
         "sender_name": m.sender_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -280,9 +281,17 @@ def test_one_service_runs_several_events(
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert process.returncode == 0, (tmp_path / "run.log").read_text()[-2000:]
-    entries = {e["subject"]: e for e in env.log_json()}
+    every = env.run("log", "--all-events", "--format", "json", check=True)
+    entries = {e["subject"]: e for e in json.loads(every.stdout)}
     assert entries["Input for INBOX"]["documents"][0]["number"] == "JCA-MV-I-001"
     assert entries["Input for SG20"]["documents"][0]["number"] == "SG20-I-001"
+    assert {e["event"] for e in entries.values()} == {"jca-mv-2", "sg20-2026"}
+    # The log of one event lists that event's messages only: the first by default.
+    assert [e["subject"] for e in env.log_json()] == ["Input for INBOX"]
+    sg20_log = env.run("--event", "sg20-2026", "log", "--format", "json", check=True)
+    assert [e["subject"] for e in json.loads(sg20_log.stdout)] == ["Input for SG20"]
+    sg20_export = env.run("--event", "sg20-2026", "export", "--format", "csv", check=True)
+    assert "SG20-I-001" in sg20_export.stdout and "JCA-MV-I-001" not in sg20_export.stdout
     senders = sorted(str(m.mail_from) for m in smtp_sink.messages)
     assert senders == ["tsbjcamv@itu.int", "tsbsg20@itu.int"]
     sg20 = env.run("--event", "sg20-2026", "status", "--format", "json", check=True)

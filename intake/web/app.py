@@ -286,6 +286,7 @@ def create_app(settings: Settings, options: WebOptions | None = None) -> Flask:
         sort = args["sort"] if args["sort"] in SORTS else "received"
         descending = args["order"] != "asc"
         f = LogFilter(
+            event=event.id,
             status=args["status"] or None,
             since=_date(args["since"], end=False),
             until=_date(args["until"], end=True),
@@ -314,7 +315,7 @@ def create_app(settings: Settings, options: WebOptions | None = None) -> Flask:
         with sessions() as session:
             entries = message_entries(session, where=f)
             total = count_messages(session, f)
-            counts = status_counts(session)
+            counts = status_counts(session, event.id)
         now = utcnow()
         return render_template(
             "list.html",
