@@ -2,8 +2,9 @@
 
 A blob is named by the SHA-256 of its bytes and lives under
 `<data_dir>/blobs/ab/cd/abcd…`. The sender's file name is never used as a path.
-A blob is written (to a temporary file, fsynced, then renamed) before the
-database commit that refers to it, and a blob already present is not rewritten.
+A blob is written (to a temporary file, fsynced, renamed, and its directory
+fsynced) before the database commit that refers to it, and a blob already
+present is not rewritten.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class BlobStore:
         if target.exists():
             return digest
         try:
+            created = not target.parent.is_dir()
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         except OSError as exc:
@@ -47,6 +49,12 @@ class BlobStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            # The rename (and a new fan-out directory) must survive a power cut too:
+            # the database row committed next points at this file.
+            _fsync_directory(target.parent)
+            if created:  # blobs/ab/cd: cd, and maybe ab, are new
+                _fsync_directory(target.parent.parent)
+                _fsync_directory(self.root)
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
             raise StoreError(f"the data directory {self.root} cannot be written: {exc.strerror}") from exc
@@ -60,3 +68,11 @@ class BlobStore:
 
     def has(self, digest: str) -> bool:
         return self.path(digest).exists()
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
