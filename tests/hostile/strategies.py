@@ -157,9 +157,26 @@ def apply_edits(data: bytes, changes: list[Edit]) -> bytes:
 ZIP_MUTATIONS = ("flip", "truncate", "reorder", "drop", "duplicate", "store", "inject_xml", "nest", "none")
 
 
+REBUILD_LIMIT = 4 * 2**20  # inflated bytes a mutation may rebuild: never the 1 GiB of a zip bomb
+
+
 def _members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]]:
+    """The members of a zip, to rebuild it; ValueError if they inflate past REBUILD_LIMIT.
+
+    The generator must stay small itself: re-zipping a bomb's gigabyte (stored, it
+    would then really be a gigabyte) measures the test, not the service.
+    """
+    members = []
+    left = REBUILD_LIMIT
     with zipfile.ZipFile(io.BytesIO(data)) as package:
-        return [(info, package.read(info)) for info in package.infolist()]
+        for info in package.infolist():
+            with package.open(info) as member:
+                content = member.read(left + 1)
+            left -= len(content)
+            if left < 0:
+                raise ValueError("too large to rebuild")
+            members.append((info, content))
+    return members
 
 
 def _rezip(members: list[tuple[zipfile.ZipInfo, bytes]], method: int | None = None) -> bytes:

@@ -1,4 +1,5 @@
-"""The hostile batch in a process of its own: no unhandled exception, bounded time and memory.
+"""The hostile batch in processes of its own: no unhandled exception, bounded time and memory
+(measured in the worker that runs the service's path; see tests/hostile/batch.py).
 
 250 cases in the short run, 10,000 with INTAKE_FULL=1 (INTAKE_HOSTILE_CASES
 overrides both); see tests/hostile/batch.py.
