@@ -92,7 +92,7 @@ def _parse_time(text: str, settings: Settings, end_of_day: bool) -> datetime:
 
 
 def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
-    from intake.listing import LogFilter, message_entries, write_csv, write_json, write_table
+    from intake.listing import LogFilter, iter_message_entries, write_csv, write_json, write_table
 
     try:
         where = LogFilter(
@@ -109,13 +109,13 @@ def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
     except Refused as exc:
         return _refused(exc)
     with _sessions(settings) as sessions, sessions() as session:
-        entries = message_entries(session, where=where)
-    if args.format == "json":
-        write_json(entries, sys.stdout)
-    elif args.format == "csv":
-        write_csv(entries, sys.stdout, settings.event.timezone)
-    else:
-        write_table(entries, sys.stdout, settings.event.timezone)
+        entries = iter_message_entries(session, where)  # streamed: read while written
+        if args.format == "json":
+            write_json(entries, sys.stdout)
+        elif args.format == "csv":
+            write_csv(entries, sys.stdout, settings.event.timezone)
+        else:
+            write_table(entries, sys.stdout, settings.event.timezone)
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -103,7 +103,15 @@ def iso_utc(value: datetime | None) -> str | None:
 def message_entries(
     session: Session, status: str | None = None, limit: int | None = None, where: LogFilter | None = None
 ) -> list[dict[str, Any]]:
-    f = where or LogFilter(status=status, limit=limit)
+    return list(iter_message_entries(session, where or LogFilter(status=status, limit=limit)))
+
+
+STREAM_ROWS = 200  # messages read (with their documents, findings, replies) per round trip
+
+
+def iter_message_entries(session: Session, f: LogFilter) -> Iterator[dict[str, Any]]:
+    """The entries one by one, read STREAM_ROWS messages at a time: `intake log` over
+    ten thousand messages holds a few hundred in memory, not all of them."""
     column = SORTS.get(f.sort, InboundMessage.id)
     order = [column.desc(), InboundMessage.id.desc()] if f.descending else [column, InboundMessage.id]
     query = (
@@ -122,7 +130,14 @@ def message_entries(
         query = query.offset(f.offset)
     if f.limit:
         query = query.limit(f.limit)
-    return [_entry(m) for m in session.scalars(query)]
+    # The session's identity map holds rows weakly: a chunk already turned into
+    # entries is garbage once the next is read.
+    rows = session.scalars(query.execution_options(yield_per=STREAM_ROWS))
+    try:
+        for m in rows:
+            yield _entry(m)
+    finally:
+        rows.close()
 
 
 def _entry(m: InboundMessage) -> dict[str, Any]:
@@ -183,12 +198,17 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
     }
 
 
-def write_json(entries: Sequence[dict[str, Any]], out: TextIO) -> None:
-    json.dump(list(entries), out, ensure_ascii=False, indent=2)
-    out.write("\n")
+def write_json(entries: Iterable[dict[str, Any]], out: TextIO) -> None:
+    """A JSON array, written entry by entry (the same text as json.dump with indent=2)."""
+    first = True
+    for entry in entries:
+        text = json.dumps(entry, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + text)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
 
 
-def write_csv(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
+def write_csv(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
     """One row per message, its documents in one cell; a formula-like cell is made inert."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
@@ -223,12 +243,9 @@ def write_csv(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> N
         writer.writerow(["'" + c if c.startswith(("=", "+", "-", "@", "\t", "\r")) else c for c in cells])
 
 
-def write_table(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
-    if not entries:
-        out.write("No messages recorded yet.\n")
-        return
+def write_table(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
     headings = ("#", f"Received ({tz.key})", "Status", "From", "Subject", "Documents")
-    rows = []
+    rows = []  # short cut strings: the widths need every row first
     for e in entries:
         received = datetime.strptime(e["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=ZoneInfo("UTC"))
         docs = "; ".join(
@@ -244,6 +261,9 @@ def write_table(entries: Sequence[dict[str, Any]], out: TextIO, tz: ZoneInfo) ->
                 _cut(docs or "-", 50),
             )
         )
+    if not rows:
+        out.write("No messages recorded yet.\n")
+        return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)]
     out.write("  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")

@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from intake import db
 from intake.config import EventSettings
 from intake.decide import decide, quarantined
-from intake.listing import message_entries, write_json, write_table
+from intake.listing import LogFilter, iter_message_entries, write_json, write_table
 from intake.mailbox import RawMessage
 from intake.models import DocumentStatus, InboundMessage, MessageStatus, ReplyStatus
 from intake.parse import Inbound, Unparseable, parse_message
@@ -128,14 +128,27 @@ class Recorder:
             return row.status
 
     def render_log(self) -> int:
-        """The log, as `intake log` writes it (JSON and table): every message must render."""
+        """The log, as `intake log` writes it (JSON and table, streamed): every message must render."""
+        out = _Counting()
         with self.sessions() as session:
-            entries = message_entries(session)
-        out = io.StringIO()
-        write_json(entries, out)
-        write_table(entries, io.StringIO(), ZoneInfo("Europe/Zurich"))
-        assert len(entries) == self.recorded
-        return len(out.getvalue())
+            write_json(iter_message_entries(session, LogFilter()), out)
+            write_table(iter_message_entries(session, LogFilter()), out, ZoneInfo("Europe/Zurich"))
+        assert out.text.endswith(f"\n{self.recorded} message(s).\n") or self.recorded == 0, out.text[-200:]
+        return out.chars
+
+
+class _Counting(io.StringIO):
+    """A stream that counts what is written and keeps only its last lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chars = 0
+        self.text = ""
+
+    def write(self, s: str) -> int:
+        self.chars += len(s)
+        self.text = (self.text + s)[-500:]
+        return len(s)
 
 
 def check_reply(raw: bytes, recipient: str) -> None:
