@@ -176,6 +176,8 @@ def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) ->
         return 0
     with Mailbox(settings.imap) as mailbox:
         for reply_id, raw, sent_at in due:
+            if raw is None:  # excluded by the query; says so to the type checker
+                continue
             mailbox.append(folder_name, raw, sent_at or utcnow())
             with sessions.begin() as session:
                 session.execute(update(Reply).where(Reply.id == reply_id).values(sent_copy_at=utcnow()))

@@ -132,7 +132,9 @@ def _big_message(shape: str) -> bytes:
     if shape == "two":
         msg.add_attachment(data[::-1], maintype="application", subtype="pdf", filename="b.pdf")
     if shape == "text_body":
-        msg.add_attachment(("Größe " * 20_000).encode(), maintype="text", subtype="plain", filename="notes.txt")
+        msg.add_attachment(
+            ("Größe " * 20_000).encode(), maintype="text", subtype="plain", filename="notes.txt"
+        )
     if shape == "forwarded":
         inner = EmailMessage()
         inner["From"] = "a@example.org"
@@ -157,7 +159,9 @@ def _big_message(shape: str) -> bytes:
     "shape",
     ["crlf", "lf", "two", "text_body", "forwarded", "not_base64_encoded", "bad_padding", "blank_line_inside"],
 )
-def test_large_message_parses_exactly_as_the_whole_parse_does(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_message_parses_exactly_as_the_whole_parse_does(
+    shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import intake.parse as parse
 
     raw = _big_message(shape)

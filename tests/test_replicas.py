@@ -19,6 +19,7 @@ from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.dovecot
 
@@ -60,15 +61,6 @@ def submissions(env: IntakeEnv, count: int, start: int = 0) -> list[tuple[bytes,
 def configure(env: IntakeEnv, service: str, imap: str = "") -> None:
     text = env.config_path.read_text().replace("[service]", "[service]\n" + service, 1)
     env.config_path.write_text(text.replace("[imap]", "[imap]\n" + imap, 1))
-
-
-def wait_until(predicate, timeout: float, message: str = "timed out") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(message)
 
 
 def count_rows(url: str, table: str) -> int:

@@ -12,17 +12,9 @@ import pytest
 from tests.support.corpus import mixed
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import write_config
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.dovecot
-
-
-def wait_until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_run_polls_on_schedule_and_survives_the_server_dying(

@@ -18,6 +18,7 @@ from tests.faults.ledger import Ledger
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import REPO, IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import poll_until
 
 FULL = os.environ.get("INTAKE_FULL", "") not in ("", "0")
 
@@ -140,20 +141,11 @@ def no_service_left_behind() -> Iterator[None]:
         _STARTED.pop().kill()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 90, every: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
-
-
 def reached(
     count: Callable[[], int], target: int, process: Running | None = None, timeout: float = 120
 ) -> bool:
     """Wait until `count()` reaches `target` (or `process` exits); False on timeout."""
-    return wait_until(
+    return poll_until(
         lambda: count() >= target or (process is not None and not process.alive()), timeout, every=0.003
     )
 

@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 
 from intake import db
-from tests.faults.conftest import Scale, one_line_error, reached, report, service_config, start, wait_until
+from tests.faults.conftest import Scale, one_line_error, reached, report, service_config, start
 from tests.faults.corpus import mail
 from tests.faults.ledger import LEDGER_APP, Ledger
 from tests.support.databases import _pg_admin, create_pg_database, drop_pg_database
 from tests.support.dovecot import Dovecot
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.postgres]
 
@@ -120,7 +121,7 @@ def test_sessions_terminated_under_the_service(
             if postgres.terminate():
                 ledger.tally.faults += 1
             time.sleep(0.2)
-        assert wait_until(ledger.settle, timeout=120), service.stderr()
+        assert poll_until(ledger.settle, timeout=120), service.stderr()
     finally:
         code = service.stop()
     assert code == 0 and "Traceback" not in service.stderr(), service.stderr()
@@ -139,7 +140,7 @@ def test_database_refusing_connections_then_back(
         postgres.allow_connections(False)
         postgres.terminate()
         ledger.tally.faults += 1
-        assert wait_until(lambda: "database error" in service.stderr(), timeout=30), service.stderr()
+        assert poll_until(lambda: "database error" in service.stderr(), timeout=30), service.stderr()
         assert service.alive()
         # A one-off run while it is down: one clear line, exit 1.
         down = ledger.env.run("poll", "--once")
@@ -148,7 +149,7 @@ def test_database_refusing_connections_then_back(
         assert "database" in error and "not currently accepting connections" in error, error
         postgres.allow_connections(True)
         ledger.append(mail(10, start=40))
-        assert wait_until(ledger.settle, timeout=180), service.stderr()
+        assert poll_until(ledger.settle, timeout=180), service.stderr()
     finally:
         postgres.allow_connections(True)
         code = service.stop()

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from intake import db
-from tests.faults.conftest import one_line_error, report, service_config, start, wait_until
+from tests.faults.conftest import one_line_error, report, service_config, start
 from tests.faults.corpus import mail
 from tests.faults.ledger import Ledger
 from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.dovecot import Dovecot
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import poll_until
 
 pytestmark = pytest.mark.dovecot
 
@@ -139,10 +140,10 @@ def test_disk_full_is_logged_once_by_the_service(
     ledger.append(mail(40))
     service = start(ledger.env, "run", log_dir=tmp_path / "logs")
     try:
-        assert wait_until(lambda: "No space left" in service.stderr(), 60), service.stderr()
+        assert poll_until(lambda: "No space left" in service.stderr(), 60), service.stderr()
         time.sleep(2.5)  # a few poll intervals
         disk.remount(f"size={ROOMY}")
-        assert wait_until(ledger.settle, timeout=120), service.stderr()
+        assert poll_until(ledger.settle, timeout=120), service.stderr()
     finally:
         service.stop()
     stderr = service.stderr()
@@ -157,13 +158,13 @@ def test_disk_full_under_the_service(
     ledger.append(mail(40))
     service = start(ledger.env, "run", log_dir=tmp_path / "logs")
     try:
-        assert wait_until(lambda: "No space left" in service.stderr() or "full" in service.stderr(), 60), (
+        assert poll_until(lambda: "No space left" in service.stderr() or "full" in service.stderr(), 60), (
             service.stderr()
         )
         ledger.note_fault(smtp=False)
         assert service.alive(), service.stderr()
         disk.remount(f"size={ROOMY}")
-        assert wait_until(ledger.settle, timeout=120), service.stderr()
+        assert poll_until(ledger.settle, timeout=120), service.stderr()
     finally:
         code = service.stop()
     assert code == 0, service.stderr()

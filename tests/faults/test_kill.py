@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import Scale, report, start, wait_until
+from tests.faults.conftest import Scale, report, start
 from tests.faults.corpus import mail
 from tests.faults.ledger import Ledger
+from tests.support.waiting import poll_until
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.slow]
 
@@ -45,7 +46,7 @@ def kill_round(ledger: Ledger, command: str, rng: random.Random, first: int, siz
 
     service = start(ledger.env, *COMMANDS[command], log_dir=logs)
     try:
-        assert wait_until(lambda: reached() or not service.alive(), timeout=120, every=0.002), phase
+        assert poll_until(lambda: reached() or not service.alive(), timeout=120, every=0.002), phase
         time.sleep(rng.random() * 0.02)
     finally:
         killed = service.kill()  # also when the wait failed: never leave a service behind

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import Scale, one_line_error, reached, report, start, wait_until
+from tests.faults.conftest import Scale, one_line_error, reached, report, start
 from tests.faults.corpus import mail
 from tests.faults.ledger import Ledger
+from tests.support.waiting import poll_until
 
 pytestmark = pytest.mark.dovecot
 
@@ -70,11 +71,11 @@ def test_imap_server_killed_under_the_service(
         ledger.dovecot.kill()
         ledger.note_fault(smtp=False)
         # The service notices, says so, and stays up.
-        assert wait_until(lambda: "IMAP server" in service.stderr(), timeout=30), service.stderr()
+        assert poll_until(lambda: "IMAP server" in service.stderr(), timeout=30), service.stderr()
         assert service.alive()
         ledger.dovecot.start()
         ledger.append(mail(10, start=30))  # mail that arrives while it recovers
-        assert wait_until(ledger.settle, timeout=120), service.stderr()
+        assert poll_until(ledger.settle, timeout=120), service.stderr()
     finally:
         code = service.stop()
     assert code == 0 and "Traceback" not in service.stderr(), service.stderr()
@@ -97,7 +98,7 @@ def smtp_outage_round(ledger: Ledger, command: str, rng: random.Random, first: i
             # A server that is away is not the run's failure: the replies wait.
             assert service.wait() == 0, service.stderr()
         else:
-            assert wait_until(lambda: _outbox_waits(service.stderr()), timeout=30), service.stderr()
+            assert poll_until(lambda: _outbox_waits(service.stderr()), timeout=30), service.stderr()
         ledger.note_fault()
         ledger.check(complete=False)
         sink.clear()
@@ -107,7 +108,7 @@ def smtp_outage_round(ledger: Ledger, command: str, rng: random.Random, first: i
         if command == "poll":
             ledger.env.run("poll", "--once", check=True)
         else:
-            assert wait_until(ledger.settle, timeout=120), service.stderr()
+            assert poll_until(ledger.settle, timeout=120), service.stderr()
     finally:
         if command == "run":
             assert service.stop() == 0

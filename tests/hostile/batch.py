@@ -32,6 +32,7 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+
 def peak_mb() -> float:
     """This process's own peak resident memory (VmHWM): ru_maxrss carries a
     parent's peak across fork and exec."""

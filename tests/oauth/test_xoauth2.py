@@ -13,7 +13,6 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.oauth.idp import CLIENT_ID, CLIENT_SECRET, TENANT, FakeIdentityProvid
 from tests.oauth.servers import XOAuth2Smtp
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.dovecot,
@@ -247,12 +247,3 @@ def test_intake_run_keeps_polling_across_token_expiry(
     assert idp.token_requests >= 2  # refreshed while running...
     assert idp.refused_introspections == 0  # ...always before the token expired
     assert_no_secret_shown(idp, stderr)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")

@@ -370,8 +370,7 @@ service imap-login {{
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise DovecotError(
-                    f"dovecot exited with {self._proc.returncode} during start-up:\n"
-                    + self.log_tail()
+                    f"dovecot exited with {self._proc.returncode} during start-up:\n" + self.log_tail()
                 )
             try:
                 with socket.create_connection((self.host, self.port), timeout=2) as s:

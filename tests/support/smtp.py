@@ -77,9 +77,7 @@ class _Handler:
         content = envelope.original_content or envelope.content or b""
         data = content if isinstance(content, bytes) else content.encode("utf-8")
         with self.sink._lock:
-            self.sink.messages.append(
-                Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), data)
-            )
+            self.sink.messages.append(Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), data))
         return "250 2.0.0 OK: queued"
 
 

@@ -1,6 +1,6 @@
 """pytest fixtures for the SMTP sink. Import them into a conftest.py:
 
-    from tests.support.smtp_fixtures import smtp_sink  # noqa: F401
+from tests.support.smtp_fixtures import smtp_sink  # noqa: F401
 """
 
 from __future__ import annotations

@@ -1,0 +1,24 @@
+"""Waiting for something a real server or process does, with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def poll_until(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.2) -> bool:
+    """Ask `predicate` every `every` seconds until it is true (True) or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.2, message: str = "timed out"
+) -> None:
+    """As poll_until, but a timeout fails the test with `message`."""
+    if not poll_until(predicate, timeout, every):
+        raise AssertionError(message)
