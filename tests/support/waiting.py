@@ -17,7 +17,7 @@ def poll_until(predicate: Callable[[], object], timeout: float = 60.0, every: fl
 
 
 def wait_until(
-    predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.2, message: str = "timed out"
+    predicate: Callable[[], object], timeout: float = 60.0, message: str = "timed out", every: float = 0.2
 ) -> None:
     """As poll_until, but a timeout fails the test with `message`."""
     if not poll_until(predicate, timeout, every):
