@@ -89,8 +89,9 @@ def count_messages(session: Session, f: LogFilter | None = None) -> int:
 def status_counts(session: Session, event: str | None = None) -> dict[str, int]:
     """How many messages have each status (of one event, or of all)."""
     query = select(InboundMessage.status, func.count()).group_by(InboundMessage.status)
-    if event:
-        query = query.where(InboundMessage.event == event)
+    conditions = _conditions(LogFilter(event=event))
+    if conditions:
+        query = query.where(and_(*conditions))
     return {status: int(n) for status, n in session.execute(query)}
 
 
