@@ -3,7 +3,7 @@
 Each action is a function that runs ONE transaction and writes an `AuditEvent`
 naming who acted, when and why; the replies it announces are written to the
 outbox in that same transaction (`intake.outbox` sends them). The command line
-(`intake.cli_desk`) and the dashboard (`intake.web`) call the same functions.
+(`intake.cli`) and the dashboard (`intake.web`) call the same functions.
 
 - `actions`: admit, reject, release, withdraw, resend.
 - `reprocess`: judge recorded messages again from their stored bytes; a dry

@@ -389,7 +389,7 @@ def test_a_reverse_proxys_user_header_is_trusted_only_when_asked_and_only_from_t
     desk: Desk,
 ) -> None:
     from intake.web.app import create_app
-    from intake.web.serve import WebOptions
+    from intake.web.options import WebOptions
 
     settings = desk.env.settings()
     off = create_app(settings).test_client()

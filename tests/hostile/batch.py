@@ -52,7 +52,7 @@ def worker(conn: Connection, directory: str, address_space_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import logging
 
-    logging.getLogger("mailparser").setLevel(logging.ERROR)  # as `intake` sets it (intake/cli.py)
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # as `intake` sets it (intake/cli/context.py)
     from tests.hostile.path import Recorder, judge
 
     recorder = Recorder(Path(directory))

@@ -1,0 +1,98 @@
+"""The `intake` command. Machine-readable output goes to stdout, logs to stderr.
+
+Exit codes: 0 done; 1 the work failed (a server or the database); 2 the
+configuration is wrong or missing. Never a traceback for an expected failure.
+
+Each command group is a module with a `register(subparsers)`; `context` holds
+what they share (exit codes, logging, database sessions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from intake.cli import (
+    accounts,
+    acting,
+    check,
+    check_config,
+    database,
+    demo,
+    files,
+    reading,
+    service,
+)
+from intake.cli.context import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    Failure,
+    db_error,
+    setup_logging,
+    validate_event,
+)
+from intake.config import ConfigError, load_settings
+from intake.mailbox import MailboxError
+from intake.store import StoreError
+
+COMMAND_GROUPS = (database, check_config, service, reading, acting, files, accounts, check, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="the TOML config file (default: $INTAKE_CONFIG, "
+        "else the shipped JCA-MV event with settings from the environment)",
+    )
+    parser.add_argument(
+        "--event",
+        metavar="ID",
+        help="with several [[events]]: the one to act on (default: the first; "
+        "`run` runs them all unless one is named)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="logs on stderr as text lines or as JSON lines",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    try:
+        if run is not None:
+            setup_logging("info")
+            return run(args)
+        settings = load_settings(args.config, event=args.event)
+        validate_event(settings)
+        setup_logging(settings.log_level, args.log_format)
+        result: int = args.func(settings, args)
+        return result
+    except ConfigError as exc:
+        print(f"intake: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (MailboxError, StoreError, Failure) as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except SQLAlchemyError as exc:
+        print(f"intake: database error: {db_error(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("intake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

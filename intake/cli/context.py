@@ -1,0 +1,167 @@
+"""What every `intake` command shares: exit codes, one-line failures, logging, and the
+database sessions a command opens (after checking the schema is current)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import db
+from intake.config import Settings
+from intake.desk import Refused
+
+log = logging.getLogger("intake")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_REFUSED = EXIT_FAILED
+
+
+class Failure(Exception):
+    """An expected failure: printed as one line, exit code 1."""
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, log_format: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonLines()
+        if log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
+    # Third-party chatter at INFO is noise for an operator.
+    for name in ("alembic", "imapclient", "aiosmtplib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # mail-parser warns of every part it does not keep as body text ("Email content
+    # 'mixed' not handled"): one line per ordinary message, saying nothing to an operator.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+
+def db_error(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(exc).__name__
+
+
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(the configured database)"
+
+
+def require_schema(settings: Settings) -> None:
+    engine = db.make_engine(settings.database_url)
+    try:
+        current = db.current_revision(engine)
+    finally:
+        engine.dispose()
+    head = db.head_revision()
+    if current != head:
+        raise Failure(
+            f"the database at {safe_url(settings.database_url)} is at migration {current or 'none'}, "
+            f"not {head}: run `intake db upgrade` first"
+        )
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the configured database, once its schema is known to be current."""
+    require_schema(settings)
+    engine = db.make_engine(settings.database_url)
+    try:
+        yield db.make_sessionmaker(engine)
+    finally:
+        engine.dispose()
+
+
+def validate_event(settings: Settings) -> None:
+    """The event's own tables: judging rules and template, screening, replies."""
+    from intake.compose import validate_replies
+    from intake.judge import validate_checks
+    from intake.screen import validate_screening
+
+    validate_checks(settings.event)
+    validate_screening(settings.event)
+    validate_replies(settings.event)
+
+
+def refused(exc: Refused) -> int:
+    print(f"intake: {exc}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return f"uid{os.getuid()}"
+
+
+def actor_option() -> argparse.ArgumentParser:
+    """`--as NAME`: who acts, for the audit trail."""
+    actor = argparse.ArgumentParser(add_help=False)
+    actor.add_argument(
+        "--as",
+        dest="actor",
+        metavar="NAME",
+        default=default_actor(),
+        help="who is acting, for the audit trail (default: your user name)",
+    )
+    return actor
+
+
+def deliver_now(settings: Settings, sessions: sessionmaker[Session]) -> str:
+    """Send what the outbox holds now; a failure leaves it for the next poll."""
+    from intake.outbox import deliver_pending
+
+    try:
+        report = deliver_pending(sessions, settings, worker=f"desk:{socket.gethostname()}:{os.getpid()}")
+    except Exception as exc:  # the action is committed; sending is retried by every poll
+        log.warning("the reply stays in the outbox for the next poll: %s", exc)
+        return "the reply waits in the outbox for the next poll"
+    if report.sent:
+        return f"{report.sent} reply(ies) sent"
+    if report.retried or report.failed:
+        return "the SMTP server did not take the reply yet: it waits in the outbox"
+    return "nothing to send"
+
+
+def parse_time(text: str, settings: Settings, end_of_day: bool) -> datetime:
+    """A date (local midnight; the next one for --until) or a date-time, local unless it has an offset."""
+    zone = settings.event.timezone
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").date()
+            moment = datetime.combine(day, time(0), tzinfo=zone)
+            return moment + timedelta(days=1) if end_of_day else moment
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"not a date or date-time: {text!r} (use 2026-04-30 or 2026-04-30T18:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)

@@ -1,0 +1,95 @@
+"""Reading the intake log: `intake log` (filtered) and `intake show` (one message)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from intake.cli.context import EXIT_OK, database, parse_time, refused
+from intake.config import Settings
+from intake.desk import Refused
+
+
+def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.listing import LogFilter, iter_message_entries, write_csv, write_json, write_table
+
+    try:
+        where = LogFilter(
+            event=None if args.all_events else settings.event.id,
+            status=args.status,
+            since=parse_time(args.since, settings, False) if args.since else None,
+            until=parse_time(args.until, settings, True) if args.until else None,
+            sender=args.sender,
+            search=args.search,
+            sort=args.sort,
+            descending=args.desc,
+            limit=args.limit,
+        )
+    except Refused as exc:
+        return refused(exc)
+    with database(settings) as sessions, sessions() as session:
+        entries = iter_message_entries(session, where)  # streamed: read while written
+        if args.format == "json":
+            write_json(entries, sys.stdout)
+        elif args.format == "csv":
+            write_csv(entries, sys.stdout, settings.event.timezone)
+        else:
+            write_table(entries, sys.stdout, settings.event.timezone)
+    return EXIT_OK
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.desk.show import details, find_message, original_text, write_text
+    from intake.store import BlobStore
+
+    with database(settings) as sessions, sessions() as session:
+        try:
+            found = details(session, settings.event, args.ref)
+            original = (
+                original_text(BlobStore(settings.data_dir), find_message(session, settings.event, args.ref))
+                if args.original
+                else None
+            )
+        except Refused as exc:
+            return refused(exc)
+    if args.format == "json":
+        if original is not None:
+            found["original_text"] = original
+        json.dump(found, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        write_text(found, sys.stdout)
+        if original is not None:
+            sys.stdout.write("\nOriginal message (plain text):\n" + original)
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("log", help="the intake log, filtered")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--status", help="only messages with this status (accepted, late, held, ...)")
+    p.add_argument(
+        "--since", metavar="WHEN", help="received at or after (2026-04-30 or 2026-04-30T18:00, local)"
+    )
+    p.add_argument("--until", metavar="WHEN", help="received before (a date: up to the end of that day)")
+    p.add_argument("--sender", help="part of the sender's address or name")
+    p.add_argument(
+        "--search", help="words in the subject, or a document's title, source, file name or number"
+    )
+    p.add_argument("--sort", choices=("id", "received", "status", "sender", "subject"), default="id")
+    p.add_argument("--desc", action="store_true", help="newest or last first")
+    p.add_argument("--limit", type=int)
+    p.add_argument(
+        "--all-events",
+        action="store_true",
+        help="every event in the database (default: the event acted on, see --event)",
+    )
+    p.set_defaults(func=cmd_log)
+
+    p = sub.add_parser("show", help="everything about one message: by ID or by document NUMBER")
+    p.add_argument("ref", metavar="ID|NUMBER")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--original", action="store_true", help="also print the original message as plain text")
+    p.set_defaults(func=cmd_show)

@@ -1,0 +1,200 @@
+"""The submissions: the filtered list, one message's page, and the actions on messages and
+documents (admit, reject, release, reprocess, withdraw), each through a confirmation page.
+Actions need the admin role (a viewer gets 403)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+
+from intake.compose import time_left
+from intake.desk import Refused, actions, reprocess
+from intake.desk.show import details, find_message, original_text
+from intake.listing import SORTS, LogFilter, count_messages, message_entries, status_counts
+from intake.models import Document, DocumentStatus, InboundMessage, MessageStatus, utcnow
+from intake.web.context import PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
+
+blueprint = Blueprint("submissions", __name__)
+
+# Which actions apply to a message in which status (the desk refuses the others anyway).
+MESSAGE_ACTIONS = {
+    "admit": (MessageStatus.LATE,),
+    "reject": actions.REJECTABLE,
+    "release": (MessageStatus.HELD,),
+    "reprocess": tuple(s for s in MessageStatus if s != MessageStatus.DUPLICATE),
+}
+
+
+def _filter() -> tuple[LogFilter, dict[str, str], int]:
+    args = {
+        k: (request.args.get(k) or "").strip()[:200]
+        for k in ("status", "since", "until", "sender", "q", "sort", "order")
+    }
+    page = max(1, number(request.args.get("page"), 1))
+    sort = args["sort"] if args["sort"] in SORTS else "received"
+    descending = args["order"] != "asc"
+    f = LogFilter(
+        event=desk().settings.event.id,
+        status=args["status"] or None,
+        since=_date(args["since"], end=False),
+        until=_date(args["until"], end=True),
+        sender=args["sender"] or None,
+        search=args["q"] or None,
+        sort=sort,
+        descending=descending,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    args["sort"], args["order"] = sort, "desc" if descending else "asc"
+    return f, args, page
+
+
+def _date(text: str, end: bool) -> datetime | None:
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=desk().settings.event.timezone)
+    except ValueError:
+        return None
+    return day + timedelta(days=1) if end else day
+
+
+@blueprint.get("/")
+def index() -> str:
+    f, args, page = _filter()
+    event = desk().settings.event
+    with desk().sessions() as session:
+        entries = message_entries(session, where=f)
+        total = count_messages(session, f)
+        counts = status_counts(session, event.id)
+    return render_template(
+        "list.html",
+        entries=entries,
+        total=total,
+        counts=counts,
+        all_count=sum(counts.values()),
+        args=args,
+        page=page,
+        pages=pages(total),
+        deadline=event.deadline,
+        left=time_left(event.deadline, utcnow()),
+        sorts=list(SORTS),
+    )
+
+
+@blueprint.get("/messages/<int:message_id>")
+def message(message_id: int) -> str:
+    d = desk()
+    with d.sessions() as session:
+        try:
+            found = details(session, d.settings.event, message_id)
+            row = find_message(session, d.settings.event, message_id)
+        except Refused:
+            abort(404, description=f"there is no message #{message_id}")
+        original = original_text(d.store, row)
+    possible = [a for a, allowed in MESSAGE_ACTIONS.items() if found["status"] in allowed]
+    return render_template("message.html", m=found, original=original, possible=possible)
+
+
+@blueprint.get("/numbers/<path:number>")
+def by_number(number: str) -> Any:
+    d = desk()
+    with d.sessions() as session:
+        try:
+            row = find_message(session, d.settings.event, number)
+        except Refused:
+            abort(404, description="no document has that number")
+    return redirect(url_for("submissions.message", message_id=row.id))
+
+
+@blueprint.route("/messages/<int:message_id>/<action>", methods=["GET", "POST"])
+def message_action(message_id: int, action: str) -> Any:
+    if action not in MESSAGE_ACTIONS:
+        abort(404)
+    user = admin()
+    d = desk()
+    with d.sessions() as session:
+        row = session.get(InboundMessage, message_id)
+        if row is None:
+            abort(404)
+        summary = {"id": row.id, "subject": row.subject, "sender": row.sender, "status": row.status}
+    back = url_for("submissions.message", message_id=message_id)
+    if request.method == "GET":
+        preview = None
+        if action == "reprocess":
+            try:
+                preview = reprocess.plan(d.sessions, d.settings, [message_id])
+            except Refused as exc:
+                return render_template("done.html", ok=False, text=str(exc), back=back), 409
+        return render_template("confirm.html", action=action, m=summary, preview=preview, back=back)
+    if action == "reprocess":
+        return _reprocess(message_id, user.name, back)
+    form = request.form
+    reason = (form.get("reason") or "").strip() or None
+    revision_of = (form.get("revision_of") or "").strip() or None
+    as_new = form.get("as_new") == "yes"
+    if action == "reject":
+        notify = form.get("notify", "yes") == "yes"
+        return act(
+            lambda: actions.reject(
+                d.sessions, d.settings, message_id, user.name, reason or "", notify=notify
+            ),
+            back,
+        )
+    decide = actions.admit if action == "admit" else actions.release
+    return act(
+        lambda: decide(
+            d.sessions,
+            d.settings,
+            message_id,
+            user.name,
+            reason=reason,
+            revision_of=revision_of,
+            as_new=as_new,
+        ),
+        back,
+    )
+
+
+def _reprocess(message_id: int, actor: str, back: str) -> Any:
+    d = desk()
+    try:
+        report = reprocess.apply(d.sessions, d.settings, actor, [message_id])
+    except Refused as exc:
+        return render_template("done.html", ok=False, text=str(exc), back=back), 409
+    if report.queued:
+        deliver_soon()
+    changed = report.changed
+    text = (
+        f"message #{message_id} judged again: "
+        + ("; ".join(changed[0].lines) if changed else "nothing changed")
+        + (f"; {report.replies[0]}" if report.replies else "")
+    )
+    if report.left_alone:
+        text += f"; not changed: {report.left_alone[0].left_alone}"
+    return render_template("done.html", ok=True, text=text, back=back)
+
+
+@blueprint.route("/documents/<int:document_id>/withdraw", methods=["GET", "POST"])
+def withdraw(document_id: int) -> Any:
+    user = admin()
+    d = desk()
+    with d.sessions() as session:
+        document = session.get(Document, document_id)
+        if document is None or not document.number:
+            abort(404, description="no numbered document with that id")
+        doc_number, message_id = document.number, document.message_id
+        withdrawn = document.status == DocumentStatus.WITHDRAWN
+    back = url_for("submissions.message", message_id=message_id)
+    if request.method == "GET":
+        return render_template(
+            "confirm.html",
+            action="withdraw",
+            m={"id": message_id, "number": doc_number, "withdrawn": withdrawn},
+            preview=None,
+            back=back,
+        )
+    reason = (request.form.get("reason") or "").strip()
+    return act(lambda: actions.withdraw(d.sessions, d.settings, doc_number, user.name, reason), back)
