@@ -43,13 +43,15 @@ def too_large(size: int, limit: int) -> MessageVerdict:
 
 
 def decide(inbound: Inbound, event: EventSettings, received_at: datetime) -> MessageVerdict:
+    # Screening comes first: a bounce often has no usable sender (Return-Path <>,
+    # "From: MAILER-DAEMON"), and is ignored as a bounce, not quarantined.
+    screening = screen(inbound, event)
+    if screening is not None:
+        return MessageVerdict(status=screening.status, reason=f"{screening.rule}: {screening.reason}")
     if inbound.sender is None:
         return MessageVerdict(
             status=MessageStatus.QUARANTINED,
             findings=(found("message.no_sender"),),
             reason="no usable sender address",
         )
-    screening = screen(inbound, event)
-    if screening is not None:
-        return MessageVerdict(status=screening.status, reason=f"{screening.rule}: {screening.reason}")
     return judge_message(inbound, event, received_at)

@@ -33,13 +33,15 @@ import itertools
 import logging
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 
 import mailparser
 from mailparser.exceptions import MailParserError
+
+from intake.charsets import decode, readable
 
 log = logging.getLogger(__name__)
 
@@ -157,20 +159,76 @@ def parse_message(raw: bytes) -> Inbound:
     multiparts = sum(1 for _ in itertools.islice(_MULTIPART.finditer(raw), MAX_MULTIPARTS + 1))
     if multiparts > MAX_MULTIPARTS:
         raise Unparseable(f"the MIME structure has more than {MAX_MULTIPARTS} nested parts")
+    raw, repairs = lenient_header_block(raw)
     if len(raw) > HOLLOW_FROM:
         hollow = _Hollow(raw)
         if hollow.decoded:
             try:
-                inbound = _parse(hollow.raw, hollow)
+                inbound = _parse(hollow.raw, hollow, repairs)
             except Exception:
                 inbound = None
             if inbound is not None and hollow.complete:
                 return inbound
             del inbound, hollow
-    return _parse(raw, None)
+    return _parse(raw, None, repairs)
 
 
-def _parse(raw: bytes, hollow: _Hollow | None) -> Inbound:
+# A header field's name and colon (RFC 5322 ftext), the same with blanks before the
+# colon (`From  :`), and the mailbox-format separator line.
+_FIELD = re.compile(rb"[!-9;-~]+:")
+_FIELD_SPACED = re.compile(rb"([!-9;-~]+)[ \t]+:")
+_ENVELOPE = re.compile(rb">?From [^ \t:]")  # "From  :" is a field written badly, not a separator
+_LEADING_JUNK = re.compile(rb"(?:[ \t]*\r?\n|>?From [^ \t:\r\n][^\n]*\n)+")
+_HEADER_SCAN = 256 * 2**10  # header blocks longer than this are not repaired
+
+
+def lenient_header_block(raw: bytes) -> tuple[bytes, list[str]]:
+    """The bytes with their header block read as lenient mail clients read it, and
+    the repairs made (as defects); the stored raw bytes are never changed.
+
+    - blank lines and mailbox `From ` lines before the first header are skipped;
+    - `Name  : value` (blanks before the colon) is read as `Name: value`;
+    - a line that is neither a field nor indented, followed by more fields, is the
+      continuation of the field above it (a folding that lost its indentation).
+    The strict parser would end the header block at any of them, and lose the
+    sender, subject and attachments that follow.
+    """
+    repairs: list[str] = []
+    lead = _LEADING_JUNK.match(raw)
+    start = lead.end() if lead else 0
+    if start:
+        repairs.append("blank or mailbox 'From ' lines before the headers were skipped")
+    blank = _BLANK_LINE.search(raw, start, start + _HEADER_SCAN)
+    end = blank.start() + 1 if blank else None
+    if end is None:
+        return (raw[start:] if start else raw), repairs
+    lines = raw[start:end].split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    fields = [bool(_FIELD.match(line)) for line in lines]
+    out: list[bytes] = []
+    changed = False
+    for index, line in enumerate(lines):
+        spaced = None if fields[index] else _FIELD_SPACED.match(line)
+        if fields[index] or line[:1] in (b" ", b"\t") or _ENVELOPE.match(line):
+            out.append(line)
+        elif spaced is not None:
+            out.append(spaced.group(1) + b":" + line[spaced.end() :])
+            repairs.append("a header name had blanks before its colon")
+            changed = True
+        elif any(fields[index + 1 :]):
+            out.append(b" " + line)
+            repairs.append("a header line was neither a field nor indented (read as a continuation)")
+            changed = True
+        else:
+            out.extend(lines[index:])  # the body begins without its blank line: left as it is
+            break
+    if not changed:
+        return (raw[start:] if start else raw), repairs
+    return b"\n".join(out) + b"\n" + raw[end:], repairs
+
+
+def _parse(raw: bytes, hollow: _Hollow | None, repairs: list[str] | None = None) -> Inbound:
     try:
         parsed = mailparser.parse_from_bytes(raw)
         msg = parsed.message
@@ -181,8 +239,9 @@ def _parse(raw: bytes, hollow: _Hollow | None) -> Inbound:
     except Exception as exc:  # the parser's contract changes between releases
         raise Unparseable(f"the parser failed: {type(exc).__name__}") from exc
 
-    defects: list[str] = []
-    headers = _decoded_headers(msg, defects)
+    defects: list[str] = list(repairs or ())
+    declared = _declared_charset(msg)
+    headers = _decoded_headers(msg, defects, declared)
     names = {name.lower() for name, _ in headers}
     if not names.intersection(_ANY_OF):
         raise Unparseable("no e-mail headers were found")
@@ -193,10 +252,10 @@ def _parse(raw: bytes, hollow: _Hollow | None) -> Inbound:
                 return value
         return None
 
-    sender_name, sender = _address(first("from"), defects, "From")
+    sender_name, sender = _sender(first, defects)
     _, reply_to = _address(first("reply-to"), defects, "Reply-To")
     try:
-        parts, text = _walk(msg, defects, hollow)
+        parts, text = _walk(msg, defects, hollow, declared)
     except RecursionError as exc:
         raise Unparseable("the MIME structure is nested too deeply") from exc
     try:
@@ -220,17 +279,17 @@ def _parse(raw: bytes, hollow: _Hollow | None) -> Inbound:
 def parse_headers(raw: bytes) -> Inbound | None:
     """The header block alone, for a message whose body cannot be parsed: it is
     quarantined, but recorded with the sender, subject and Message-ID it does have."""
+    raw, defects = lenient_header_block(raw)
     end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
     try:
         msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[: end + 4])
     except Exception:
         return None
-    defects: list[str] = []
-    headers = _decoded_headers(msg, defects)
+    headers = _decoded_headers(msg, defects, _declared_charset(msg))
     if not {name.lower() for name, _ in headers}.intersection(_ANY_OF):
         return None
     first = {name.lower(): value for name, value in reversed(headers)}
-    sender_name, sender = _address(first.get("from"), defects, "From")
+    sender_name, sender = _sender(first.get, defects)
     _, reply_to = _address(first.get("reply-to"), defects, "Reply-To")
     return Inbound(
         message_id=_message_id(first.get("message-id")),
@@ -246,51 +305,63 @@ def parse_headers(raw: bytes) -> Inbound | None:
     )
 
 
-def _decode_raw(value: str) -> str:
-    """compat32 keeps 8-bit header bytes as surrogates: recover UTF-8, else Latin-1."""
+def _declared_charset(msg: Message) -> str | None:
+    """The charset the message declares: its own, else its first text part's. A raw
+    8-bit header or file name was most likely written in it."""
+    try:
+        for part in msg.walk():
+            charset = part.get_content_charset()
+            if charset:
+                return str(charset)
+    except Exception:
+        return None
+    return None
+
+
+def _decode_raw(value: str, declared: str | None = None) -> str:
+    """compat32 keeps 8-bit header bytes as surrogates: read them in the declared
+    charset (intake.charsets: valid UTF-8 is preferred to a single-byte charset),
+    else UTF-8, else detection."""
     try:
         data = value.encode("ascii", "surrogateescape")
     except UnicodeEncodeError:
         return value
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    if data.isascii():
+        return value
+    return decode(data, declared, utf8_first=True)
 
 
 def _decode_words(value: str) -> str:
-    """Decode RFC 2047 encoded-words; on any failure keep the text as it is."""
+    """Decode RFC 2047 encoded-words, each by its charset label as mail clients read
+    it (intake.charsets); on any failure keep the text as it is."""
     if "=?" not in value:
         return value
     try:
         decoded = email.header.decode_header(value)
     except Exception:
         return value
-    try:
-        # make_header keeps the space between an encoded word and plain text.
-        return str(email.header.make_header(decoded))
-    except (LookupError, UnicodeError, ValueError):
-        pass
-    chunks = []
+    chunks: list[str] = []
+    previous: bool | None = None  # was the previous chunk an encoded word?
     for data, charset in decoded:
-        if isinstance(data, str):
-            chunks.append(data)
-            continue
-        try:
-            chunks.append(data.decode(charset or "ascii", "replace"))
-        except LookupError:  # an unknown charset name
-            chunks.append(data.decode("utf-8", "replace"))
-    return " ".join(chunks)
+        text = data if isinstance(data, str) else decode(data, charset)
+        encoded = charset is not None
+        # decode_header drops the blanks around encoded words; one goes back between an
+        # encoded word and plain text (as email.header.make_header does), none between
+        # two encoded words (RFC 2047 section 6.2).
+        between = previous is not None and previous != encoded and text and chunks and chunks[-1]
+        if between and not (chunks[-1][-1].isspace() or text[0].isspace()):
+            chunks.append(" ")
+        chunks.append(text)
+        previous = encoded
+    return "".join(chunks)
 
 
 def _clean(value: str) -> str:
-    """Unfold and drop control characters: a header value is one line of text."""
-    value = value.replace("\r", " ").replace("\n", " ").replace("\x00", "")
-    value = "".join(ch if ch >= " " or ch == "\t" else " " for ch in value)
-    return " ".join(value.split())
+    """One line of text a person reads: no controls, no invisible characters."""
+    return readable(value)
 
 
-def _decoded_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
+def _decoded_headers(msg: Message, defects: list[str], declared: str | None) -> list[tuple[str, str]]:
     result: list[tuple[str, str]] = []
     total = 0
     try:
@@ -300,7 +371,7 @@ def _decoded_headers(msg: Message, defects: list[str]) -> list[tuple[str, str]]:
         return result
     for name, value in items:
         try:
-            text = _clean(_decode_words(_decode_raw(str(value))))
+            text = _clean(_decode_words(_decode_raw(str(value), declared)))
         except Exception:
             defects.append(f"header {name!r} could not be decoded")
             continue
@@ -329,6 +400,24 @@ def _address(value: str | None, defects: list[str], header: str) -> tuple[str | 
     return None, None
 
 
+_SENDER_HEADERS = ("from", "sender", "reply-to", "return-path")
+
+
+def _sender(first: Callable[[str], str | None], defects: list[str]) -> tuple[str | None, str | None]:
+    """(display name, address) of who sent the message: From, else the first of
+    Sender, Reply-To and Return-Path that holds an address (a malformed From line
+    from a person should not cost the message its answer)."""
+    name, address = _address(first("from"), defects, "From")
+    if address is not None:
+        return name, address
+    for header in _SENDER_HEADERS[1:]:
+        other_name, other = _address(first(header), [], header)
+        if other is not None:
+            defects.append(f"no address in From; the sender is taken from {header.title()}")
+            return (name or other_name), other
+    return name, None
+
+
 def _message_id(value: str | None) -> str | None:
     if not value:
         return None
@@ -347,7 +436,9 @@ def _date(parsed: mailparser.MailParser, defects: list[str]) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _walk(msg: Message, defects: list[str], hollow: _Hollow | None = None) -> tuple[list[Part], str]:
+def _walk(
+    msg: Message, defects: list[str], hollow: _Hollow | None = None, declared: str | None = None
+) -> tuple[list[Part], str]:
     parts: list[Part] = []
     texts: list[str] = []
     for part, nested in _leaves(msg, nested=False):
@@ -356,7 +447,7 @@ def _walk(msg: Message, defects: list[str], hollow: _Hollow | None = None) -> tu
         except Exception:
             content_type = "application/octet-stream"
         disposition = _disposition(part)
-        filename = _filename(part, defects)
+        filename = _filename(part, defects, declared)
         is_body_text = (
             content_type in ("text/plain", "text/html") and filename is None and disposition != "attachment"
         )
@@ -421,11 +512,12 @@ def _disposition(part: Message) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
-def _with_8bit_params_decoded(part: Message) -> Message:
+def _with_8bit_params_decoded(part: Message, declared: str | None) -> Message:
     """The part itself, or, when its Content-Disposition or Content-Type holds raw
-    8-bit bytes, a stand-in with just those two headers decoded (UTF-8, else
-    Latin-1). compat32 would turn such a header into a Header of unknown-8bit
-    before get_param sees it, and that replaces every non-ASCII byte by U+FFFD."""
+    8-bit bytes, a stand-in with just those two headers decoded (the part's or the
+    message's declared charset, else UTF-8, else detection). compat32 would turn
+    such a header into a Header of unknown-8bit before get_param sees it, and that
+    replaces every non-ASCII byte by U+FFFD."""
     raw = [
         (key, value)
         for key, value in part.raw_items()
@@ -433,35 +525,36 @@ def _with_8bit_params_decoded(part: Message) -> Message:
     ]
     if not any(isinstance(value, str) and not value.isascii() for _, value in raw):
         return part
+    charset = None
+    with contextlib.suppress(Exception):
+        charset = part.get_content_charset()
     stand_in = Message()
     for key, value in raw:
-        stand_in[key] = _decode_raw(str(value))
+        stand_in[key] = _decode_raw(str(value), charset or declared)
     return stand_in
 
 
-def _filename(part: Message, defects: list[str]) -> str | None:
+def _filename(part: Message, defects: list[str], declared: str | None = None) -> str | None:
     try:
-        source = _with_8bit_params_decoded(part)
-        name = source.get_filename() or source.get_param("name")
+        source = _with_8bit_params_decoded(part, declared)
+        name = source.get_param("filename", header="content-disposition") or source.get_param("name")
     except Exception:
         defects.append("a file name could not be read")
         return None
-    if isinstance(name, tuple):  # an RFC 2231 triple that get_param did not collapse
+    if isinstance(name, tuple):  # RFC 2231: (charset, language, %-decoded value)
+        charset, _, value = name
         try:
-            name = email.utils.collapse_rfc2231_value(name)
+            name = decode(bytes(str(value), "raw-unicode-escape"), charset or None)
         except Exception:
-            name = str(name[2])
+            name = str(value)
     if not name:
         return None
-    text = _clean(_decode_words(_decode_raw(str(name))))
+    text = _clean(_decode_words(_decode_raw(str(name), declared)))
     return text[:255] or None
 
 
 def _text_of(part: Message, payload: bytes) -> str:
-    charset = "utf-8"
+    charset = None
     with contextlib.suppress(Exception):
-        charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, "replace")
-    except LookupError:
-        return payload.decode("utf-8", "replace")
+        charset = part.get_content_charset()
+    return decode(payload, charset)
