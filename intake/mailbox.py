@@ -3,6 +3,9 @@
 Every server error becomes a `MailboxError` with one readable sentence. The
 mailbox is read with BODY.PEEK[] (never setting \\Seen) and nothing is ever
 deleted: filing is MOVE, or COPY + \\Deleted + UID EXPUNGE of exactly those UIDs.
+A folder is created when missing, and again whenever the server answers
+[TRYCREATE]; a failed folder operation forgets what was known about folders, so
+an interrupted CREATE or SUBSCRIBE is done again by the next attempt.
 IMAPClient 4.x mishandles sequence-set strings, so every call passes an
 explicit list of UIDs (packages.md §1).
 """
@@ -14,9 +17,10 @@ import imaplib
 import logging
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
 
 from imapclient import IMAPClient, SocketTimeout
@@ -61,6 +65,8 @@ def _describe(exc: BaseException) -> str:
 
 
 _ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, EOFError, ssl.SSLError)
+# LIST flags of a name that cannot hold mail (RFC 3501 7.2.2, RFC 5258 3).
+_NOT_A_MAILBOX = {b"\\noselect", b"\\nonexistent"}
 
 
 def _tls_context(settings: ImapSettings) -> ssl.SSLContext:
@@ -250,23 +256,75 @@ class Mailbox:
             self._delimiter = delimiter or "/"
         return self._delimiter.join(path)
 
+    def forget_folders(self) -> None:
+        """Forget what this connection learnt about folders: after a failed folder
+        operation, the next attempt asks the server again (a CREATE cut half-way can
+        leave a name that LIST shows and MOVE refuses)."""
+        self._known_folders.clear()
+
+    def _selectable(self, folder: str) -> bool:
+        """Does `folder` exist as a mailbox that can hold mail? A name LIST shows as
+        \\Noselect or \\NonExistent (a bare directory, a CREATE cut half-way) does not."""
+        for flags, _delimiter, name in self.client.list_folders("", folder):
+            if name == folder:
+                return not {_flag(f) for f in flags} & _NOT_A_MAILBOX
+        return False
+
+    def _create(self, folder: str) -> None:
+        try:
+            self.client.create_folder(folder)
+        except imaplib.IMAP4.abort:
+            raise
+        except IMAPClientError:
+            # Another poller may have created it in the meantime.
+            if not self._selectable(folder):
+                raise
+        log.info("%s: created folder %r", self.where, folder)
+
+    def _subscribe(self, folder: str) -> None:
+        """Keep our folders subscribed so that mail clients show them; a server that
+        refuses (NO, BAD) costs nothing, as unsubscribed folders still hold mail. Asked
+        every time, so that a SUBSCRIBE cut half-way is done on the next attempt."""
+        try:
+            if not self.client.list_sub_folders("", folder):
+                self.client.subscribe_folder(folder)
+        except imaplib.IMAP4.abort:
+            raise
+        except IMAPClientError as exc:
+            log.warning("%s: could not subscribe to %r (%s); it works all the same", self.where, folder, exc)
+
     def ensure_folder(self, folder: str) -> None:
         if folder in self._known_folders:
             return
         try:
-            if not self.client.folder_exists(folder):
-                try:
-                    self.client.create_folder(folder)
-                except IMAPClientError:
-                    # Another poller may have created it in the meantime.
-                    if not self.client.folder_exists(folder):
-                        raise
-                # Unsubscribed folders still work; mail clients just hide them.
-                with contextlib.suppress(IMAPClientError):
-                    self.client.subscribe_folder(folder)
+            if not self._selectable(folder):
+                self._create(folder)
+            self._subscribe(folder)
         except _ERRORS as exc:
+            self.forget_folders()
             raise self._fail(f"creating folder {folder!r}", exc) from exc
         self._known_folders.add(folder)
+
+    def _into_folder(self, folder: str, command: Callable[[], object]) -> None:
+        """Run a COPY, MOVE or APPEND into `folder`. A [TRYCREATE] answer (RFC 3501
+        6.3.11, 6.4.7; RFC 6851) means the folder is not there after all: create it,
+        then try once more."""
+        try:
+            command()
+            return
+        except imaplib.IMAP4.abort:
+            raise
+        except IMAPClientError as exc:
+            if "[TRYCREATE]" not in str(exc).upper():
+                raise
+        log.warning(
+            "%s: folder %r is missing ([TRYCREATE]); creating it and trying again", self.where, folder
+        )
+        self.forget_folders()
+        self._create(folder)
+        self._subscribe(folder)
+        self._known_folders.add(folder)
+        command()
 
     def append(
         self, folder: str, raw: bytes, when: datetime, flags: tuple[bytes, ...] = (b"\\Seen",)
@@ -274,8 +332,9 @@ class Mailbox:
         """Add a message of our own (a copy of a reply) to a folder."""
         self.ensure_folder(folder)
         try:
-            self.client.append(folder, raw, flags=flags, msg_time=when)
+            self._into_folder(folder, lambda: self.client.append(folder, raw, flags=flags, msg_time=when))
         except _ERRORS as exc:
+            self.forget_folders()
             raise self._fail(f"adding a message to {folder!r}", exc) from exc
 
     def file(self, uids: list[int], folder: str) -> None:
@@ -285,17 +344,22 @@ class Mailbox:
         for chunk in _chunks(sorted(uids), 500):
             try:
                 if client.has_capability("MOVE"):
-                    client.move(chunk, folder)
+                    self._into_folder(folder, partial(client.move, chunk, folder))
                     continue
-                client.copy(chunk, folder)
+                self._into_folder(folder, partial(client.copy, chunk, folder))
                 client.add_flags(chunk, [b"\\Deleted"])
                 if client.has_capability("UIDPLUS"):
                     client.uid_expunge(chunk)
                 # Without UIDPLUS the copies stay flagged \Deleted in the inbox: a
                 # bare EXPUNGE would also remove mail that others flagged.
             except _ERRORS as exc:
+                self.forget_folders()
                 what = f"UID {chunk[0]}" if len(chunk) == 1 else f"{len(chunk)} messages"
                 raise self._fail(f"filing {what} into {folder!r}", exc) from exc
+
+
+def _flag(flag: bytes | str) -> bytes:
+    return (flag if isinstance(flag, bytes) else flag.encode()).lower()
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.ledger import Ledger
+from tests.faults.proxy import CuttingProxy
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import REPO, IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
@@ -178,3 +179,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section(f"fault suite ({'full' if FULL else 'short'} run)")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def proxied(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> Iterator[tuple[Ledger, CuttingProxy]]:
+    """The ledger of a service that reaches Dovecot through a cutting proxy (proxy.py)."""
+    with CuttingProxy((dovecot.host, dovecot.port)) as proxy:
+        env = service_config(tmp_path, dovecot, migrated_url, smtp_sink, imap_port=proxy.port)
+        book = Ledger(dovecot, env, smtp_sink)
+        try:
+            yield book, proxy
+        finally:
+            book.close()

@@ -95,6 +95,7 @@ class Tally:
     window: set[str] = field(default_factory=set)
     window_duplicates: int = 0  # of those, how many did arrive twice
     sent_copy_duplicates: int = 0  # a reply appended to Sent twice (kill between APPEND and commit)
+    copied_twice: int = 0  # a second copy in an Intake folder (COPY cut after the server did it)
 
     def line(self) -> str:
         return (
@@ -102,6 +103,7 @@ class Tally:
             f"{len(self.window)} replies caught between the SMTP 250 and its commit, "
             f"{self.window_duplicates} of them delivered twice; "
             f"{self.sent_copy_duplicates} duplicate copies in Sent"
+            + (f"; {self.copied_twice} messages copied twice into their folder" if self.copied_twice else "")
         )
 
 
@@ -283,8 +285,10 @@ class Ledger:
         return ids
 
     # --- the invariant --------------------------------------------------------------------
-    def check(self, complete: bool = True) -> None:
+    def check(self, complete: bool = True, copied_twice: bool = False) -> None:
         """The invariant; with `complete`, also: all filed, all due replies delivered.
+        `copied_twice`: filing by COPY (a server without MOVE) was cut after the
+        server copied, so a message may also have a second copy in its Intake folder.
 
         Without `complete` it may run beside a live service. Rows only ever grow,
         so the reads go from what is written last to what is written first
@@ -296,6 +300,16 @@ class Ledger:
         served: Counter[str] = Counter()
         for counter in folders.values():
             served.update(counter)
+        if copied_twice:
+            extra = served - appended
+            self.tally.copied_twice = sum(extra.values())
+            assert all(n == 1 for n in extra.values()), "a message copied more than twice"
+            filed: Counter[str] = Counter()
+            for name, counter in folders.items():
+                if name.startswith("Intake/"):
+                    filed.update(counter)
+            assert not extra - filed, "a second copy outside the Intake folders"
+            served -= extra
         # Nothing deleted, nothing altered, nothing made up.
         assert served == appended, _diff("mailbox", appended, served)
 

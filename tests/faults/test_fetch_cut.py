@@ -10,34 +10,17 @@ is a whole message that is really in the mailbox, and the next run completes.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import Scale, one_line_error, report, service_config
+from tests.faults.conftest import Scale, one_line_error, report
 from tests.faults.corpus import mail
 from tests.faults.ledger import Ledger
 from tests.faults.proxy import CuttingProxy, cut_inside_literal
-from tests.support.dovecot import Dovecot
-from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.dovecot
 
 PER_ROUND = 10
-
-
-@pytest.fixture
-def proxied(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
-) -> Iterator[tuple[Ledger, CuttingProxy]]:
-    with CuttingProxy((dovecot.host, dovecot.port)) as proxy:
-        env = service_config(tmp_path, dovecot, migrated_url, smtp_sink, imap_port=proxy.port)
-        book = Ledger(dovecot, env, smtp_sink)
-        try:
-            yield book, proxy
-        finally:
-            book.close()
 
 
 def test_connection_cut_inside_a_fetch_literal(
