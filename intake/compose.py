@@ -55,16 +55,15 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from intake.config import ConfigError, EventSettings, shipped_config_dir
+from intake.domain import DocumentStatus, ReplyKind
 from intake.findings import Found, Severity
-from intake.models import DocumentStatus
 from intake.parse import Inbound
 from intake.screen import OWN_MESSAGE_ID_PREFIX, deliverable_address
 from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
 
-# secretariat_rejection: the secretariat overrules an acceptance or a hold (intake.desk), with a reason.
-KINDS = ("acknowledgement", "rejection", "late_notice", "secretariat_rejection")
+KINDS = tuple(ReplyKind)
 FORMATS = ("txt", "html")
 MAX_TEMPLATE_ATTACHMENT = 20 * 2**20  # a blank template is ~100 KB; refuse to mail anything huge
 _SUBJECT_CHARS = 200
@@ -527,7 +526,7 @@ def template_namespace(
     documents = [_clean_document(d) for d in context.documents]
     accepted = [d for d in documents if d.status == DocumentStatus.ACCEPTED]
     # Numbers go in the subject of an acknowledgement only: that is where they are news.
-    numbers = [d.number for d in accepted if d.number] if kind == "acknowledgement" else []
+    numbers = [d.number for d in accepted if d.number] if kind == ReplyKind.ACKNOWLEDGEMENT else []
     findings = [_clean_finding(f) for f in context.findings]
     return {
         "kind": kind,
@@ -582,7 +581,7 @@ def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
 
 def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tuple[str, bytes] | None:
     """The blank template to attach to a rejection, or None (then the link is shown)."""
-    if kind != "rejection" or not config.attach_template or event.template is None:
+    if kind != ReplyKind.REJECTION or not config.attach_template or event.template is None:
         return None
     try:
         if event.template.stat().st_size > MAX_TEMPLATE_ATTACHMENT:

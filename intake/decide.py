@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from intake.config import EventSettings
+from intake.domain import MessageStatus
 from intake.findings import found
 from intake.judge import judge_message
-from intake.models import MessageStatus
 from intake.parse import Inbound
 from intake.screen import screen
 from intake.verdict import MessageVerdict

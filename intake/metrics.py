@@ -25,7 +25,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.models import Document, InboundMessage, MailboxState, MessageStatus, Reply, ReplyStatus
+from intake.domain import MessageStatus, ReplyStatus
+from intake.models import Document, InboundMessage, MailboxState, Reply
 
 log = logging.getLogger(__name__)
 HEALTHY_INTERVALS = 3  # a poll must have succeeded within this many poll intervals

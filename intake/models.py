@@ -2,13 +2,12 @@
 
 The database is the source of truth; the mailbox is only an inbox. Rows are
 written in one place (`intake.record`), one transaction per inbound message.
-Status values are plain strings checked in Python (`MessageStatus` and friends)
-so that a new status never needs a schema migration.
+Status values are plain strings; their vocabulary (`MessageStatus` and friends) and
+what each implies live in `intake.domain`, so a new status never needs a schema migration.
 """
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,36 +71,6 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
-
-
-class MessageStatus(enum.StrEnum):
-    RECEIVED = "received"  # recorded, not yet judged
-    ACCEPTED = "accepted"
-    PARTIAL = "partial"
-    REJECTED = "rejected"
-    LATE = "late"
-    IGNORED = "ignored"
-    HELD = "held"
-    QUARANTINED = "quarantined"
-    DUPLICATE = "duplicate"
-
-
-class DocumentStatus(enum.StrEnum):
-    PENDING = "pending"  # recorded, not yet judged
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    LATE = "late"
-    COMPANION = "companion"  # a PDF or zip kept beside an accepted .docx
-    NOT_A_DOCUMENT = "not_a_document"  # signature, vCard, signature image
-    WITHDRAWN = "withdrawn"
-
-
-class ReplyStatus(enum.StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    SUPPRESSED = "suppressed"  # recorded but not sent (rate limit, policy)
 
 
 class MailboxState(Base):
@@ -280,11 +249,6 @@ class DocumentCounter(Base):
 
 
 # --- the secretariat's desk (issue 5: intake.desk, intake.web) ----------------------------------
-
-
-class DeskRole(enum.StrEnum):
-    ADMIN = "admin"  # reads and acts
-    VIEWER = "viewer"  # reads only
 
 
 class DeskUser(Base):

@@ -49,7 +49,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.compose import replies_config
 from intake.config import Secret, Settings, SmtpSettings
-from intake.models import Reply, ReplyStatus, utcnow
+from intake.domain import ReplyStatus
+from intake.models import Reply, utcnow
 from intake.oauth import TokenError, TokenProvider, provider_for
 
 log = logging.getLogger(__name__)

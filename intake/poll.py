@@ -21,8 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Settings
+from intake.domain import ReplyStatus, folder_for
 from intake.mailbox import Mailbox, batches
-from intake.models import InboundMessage, MessageStatus, Reply, ReplyStatus, utcnow
+from intake.models import InboundMessage, Reply, utcnow
 from intake.outbox import deliver_pending
 from intake.record import Place, enter_folder, record_message, recorded_uids
 from intake.store import BlobStore
@@ -41,10 +42,6 @@ class PollReport:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.recorded.items())) or "nothing new"
         extra = f"; {self.left_behind} left behind by an earlier run filed" if self.left_behind else ""
         return f"recorded {sum(self.recorded.values())} ({counts}); filed {self.filed}{extra}"
-
-
-def folder_for(settings: Settings, status: str) -> tuple[str, ...]:
-    return (settings.imap.filing_root, MessageStatus(status).value.capitalize())
 
 
 def poll_once(
@@ -73,7 +70,10 @@ def poll_once(
         with sessions() as session:
             known = recorded_uids(session, place, uids)
             _confirm_filed(
-                session, place, set(uids), lambda status: mailbox.folder_name(*folder_for(settings, status))
+                session,
+                place,
+                set(uids),
+                lambda status: mailbox.folder_name(*folder_for(imap.filing_root, status)),
             )
         if imap.file_messages and known:
             _file(
@@ -121,7 +121,9 @@ def _file(
     """Move recorded messages (uid, row id, status) to the folders of their outcome."""
     by_folder: dict[str, list[tuple[int, int]]] = {}
     for uid, row_id, status in recorded:
-        by_folder.setdefault(mailbox.folder_name(*folder_for(settings, status)), []).append((uid, row_id))
+        by_folder.setdefault(mailbox.folder_name(*folder_for(settings.imap.filing_root, status)), []).append(
+            (uid, row_id)
+        )
     for folder, items in by_folder.items():
         mailbox.file([uid for uid, _ in items], folder)
         with sessions.begin() as session:

@@ -27,17 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings
 from intake.decide import decide, quarantined, too_large
+from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
 from intake.mailbox import RawMessage
-from intake.models import (
-    AuditEvent,
-    Document,
-    DocumentStatus,
-    Finding,
-    InboundMessage,
-    MailboxState,
-    MessageStatus,
-    utcnow,
-)
+from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
 from intake.parse import Inbound, Unparseable, parse_headers, parse_message
 from intake.respond import queue_reply
 from intake.revisions import RevisionLink, assign_number, resolve_revisions
@@ -179,9 +171,9 @@ def _write(
         original.uidvalidity, original.uid = place.uidvalidity, message.uid
         _audit(
             session,
-            "message",
+            SubjectType.MESSAGE,
             original.id,
-            "rekeyed",
+            AuditAction.REKEYED,
             f"UIDVALIDITY/UID {old} -> {(place.uidvalidity, message.uid)}",
         )
         _advance(session, place, message.uid)
@@ -252,14 +244,14 @@ def _write(
             contacts={"items": list(doc.contacts)} if doc.contacts else None,
             abstract=doc.abstract,
         )
-        if doc.status == DocumentStatus.ACCEPTED and doc.role == "document":
+        if doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT:
             # Taken in the transaction that accepts: a rollback frees it unseen. A revision
             # gets its original's number with Rev.n instead (intake.revisions).
             numbers[doc.part_index] = assign_number(session, event, document, revision_links.get(position))
         session.add(document)
         session.flush()
         if document.number:
-            _audit(session, "document", document.id, "numbered", document.number)
+            _audit(session, SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number)
         for found in doc.findings:
             session.add(
                 Finding(
@@ -273,16 +265,16 @@ def _write(
             )
     _audit(
         session,
-        "message",
+        SubjectType.MESSAGE,
         row.id,
-        "recorded",
+        AuditAction.RECORDED,
         f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""),
     )
     if inbound is not None and original is None:
         _, note = queue_reply(
             session, row.id, inbound, verdict, numbers, event, message.received_at, utcnow()
         )
-        _audit(session, "message", row.id, "reply", note)
+        _audit(session, SubjectType.MESSAGE, row.id, AuditAction.REPLY, note)
     _advance(session, place, message.uid)
     return Recorded(row.id, row.status, new=True)
 

@@ -22,20 +22,15 @@ from sqlalchemy.orm import Session
 
 from intake.compose import RecipientError, ReplyContext, compose_reply, replies_config
 from intake.config import ConfigError, EventSettings
+from intake.domain import ReplyKind, ReplyStatus, reply_kind
 from intake.findings import Severity
-from intake.models import MessageStatus, Reply, ReplyStatus
+from intake.models import Reply
 from intake.parse import Inbound
 from intake.screen import reply_address
 from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
 
-REPLY_KIND: Mapping[str, str] = {
-    MessageStatus.ACCEPTED: "acknowledgement",
-    MessageStatus.PARTIAL: "acknowledgement",
-    MessageStatus.REJECTED: "rejection",
-    MessageStatus.LATE: "late_notice",
-}
 WINDOW = timedelta(hours=24)
 
 
@@ -58,7 +53,7 @@ def queue_reply(
     now: datetime,
 ) -> tuple[Reply | None, str]:
     """Add the reply row for this decision to the session. Returns (row, what happened)."""
-    kind = REPLY_KIND.get(verdict.status)
+    kind = reply_kind(verdict.status)
     if kind is None:
         return None, f"no reply: a {verdict.status} message is never answered"
     recipient = reply_address(inbound, event)
@@ -87,7 +82,7 @@ def queue_reply(
         )
         session.add(row)
         return row, "reply failed: its template could not be rendered"
-    reason_key = signature(verdict) if kind == "rejection" else None
+    reason_key = signature(verdict) if kind is ReplyKind.REJECTION else None
     suppressed = _over_limit(session, event, recipient, kind, reason_key, now)
     row = Reply(
         message_id=message_row_id,
@@ -125,9 +120,9 @@ def _over_limit(
             Reply.status.in_([str(s) for s in counted]),
         )
     )
-    if kind == "rejection":
+    if kind is ReplyKind.REJECTION:
         same = session.execute(
-            recent.where(Reply.kind == "rejection", Reply.signature == reason_key)
+            recent.where(Reply.kind == str(ReplyKind.REJECTION), Reply.signature == reason_key)
         ).scalar_one()
         if same:
             return "the same rejection was sent to this address in the last 24 hours"

@@ -29,7 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.config import EventSettings
-from intake.models import Document, DocumentStatus, InboundMessage, MessageStatus
+from intake.domain import DocumentRole, DocumentStatus, MessageStatus
+from intake.models import Document, InboundMessage
 from intake.numbering import take_number
 from intake.parse import Inbound
 from intake.verdict import MessageVerdict
@@ -263,7 +264,7 @@ def _candidates(verdict: MessageVerdict) -> list[int]:
     return [
         i
         for i, d in enumerate(verdict.documents)
-        if d.role == "document" and d.status == DocumentStatus.ACCEPTED
+        if d.role == DocumentRole.DOCUMENT and d.status == DocumentStatus.ACCEPTED
     ]
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from intake.config import ConfigError, EventSettings
-from intake.models import MessageStatus
+from intake.domain import MessageStatus
 from intake.parse import Inbound
 
 # Our replies carry Message-IDs like <intake.{random}@{domain of event.address}>

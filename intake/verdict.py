@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from intake.domain import DocumentStatus, MessageStatus
 from intake.findings import Found
-from intake.models import DocumentStatus, MessageStatus
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.desk import Refused
-from intake.models import AuditEvent, DeskRole, DeskUser, WebSession, utcnow
+from intake.domain import AuditAction, DeskRole, SubjectType
+from intake.models import AuditEvent, DeskUser, WebSession, utcnow
 
 ROLES = tuple(r.value for r in DeskRole)
 MIN_PASSWORD = 10
@@ -85,17 +86,19 @@ def add_user(
         if user is None:
             user = DeskUser(name=name, password_hash=hashed, role=role, disabled=False, created_at=utcnow())
             session.add(user)
-            action = "user_added"
+            action = AuditAction.USER_ADDED
         else:
             user.password_hash, user.role, user.disabled = hashed, role, False
             # A changed password signs the account out everywhere.
             session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-            action = "user_updated"
+            action = AuditAction.USER_UPDATED
         session.flush()
         session.add(
-            AuditEvent(actor=actor, action=action, subject_type="user", subject_id=user.id, detail=role)
+            AuditEvent(
+                actor=actor, action=action, subject_type=SubjectType.USER, subject_id=user.id, detail=role
+            )
         )
-        return f"{'added' if action == 'user_added' else 'updated'} {role} {name}"
+        return f"{'added' if action is AuditAction.USER_ADDED else 'updated'} {role} {name}"
 
 
 def list_users(sessions: sessionmaker[Session]) -> list[DeskUser]:
@@ -159,7 +162,11 @@ def open_session(
         session.flush()
         session.add(
             AuditEvent(
-                actor=user.name, action="signed_in", subject_type="user", subject_id=user.id, detail=how
+                actor=user.name,
+                action=AuditAction.SIGNED_IN,
+                subject_type=SubjectType.USER,
+                subject_id=user.id,
+                detail=how,
             )
         )
         return token, SignedIn(row.id, user.id, user.name, user.role, row.csrf_token, row.expires_at)
@@ -191,8 +198,8 @@ def close_session(sessions: sessionmaker[Session], signed_in: SignedIn) -> None:
         session.add(
             AuditEvent(
                 actor=signed_in.name,
-                action="signed_out",
-                subject_type="user",
+                action=AuditAction.SIGNED_OUT,
+                subject_type=SubjectType.USER,
                 subject_id=signed_in.user_id,
                 detail=None,
             )

@@ -11,7 +11,7 @@ SQLite as on PostgreSQL.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -24,16 +24,18 @@ from intake.config import EventSettings, Settings
 from intake.desk import Refused
 from intake.desk.rejudge import rejudge, write_verdict
 from intake.desk.replies import outcome_of_verdict, queue_desk_reply, stored_inbound
-from intake.models import (
-    AuditEvent,
-    Document,
+from intake.domain import (
+    RECORDED_AS,
+    AuditAction,
+    DeskAction,
+    DocumentRole,
     DocumentStatus,
-    InboundMessage,
     MessageStatus,
-    Reply,
     ReplyStatus,
-    utcnow,
+    SubjectType,
+    statuses_allowing,
 )
+from intake.models import AuditEvent, Document, InboundMessage, Reply, utcnow
 from intake.parse import Inbound
 from intake.respond import queue_reply
 from intake.revisions import (
@@ -46,13 +48,6 @@ from intake.revisions import (
 )
 from intake.store import BlobStore
 
-REJECTABLE = (
-    MessageStatus.ACCEPTED,
-    MessageStatus.PARTIAL,
-    MessageStatus.HELD,
-    MessageStatus.LATE,
-    MessageStatus.RECEIVED,
-)
 _MAX_REASON = 4000
 
 
@@ -105,10 +100,10 @@ def audit(
     )
 
 
-def _claim(
-    session: Session, message_id: int, allowed: Collection[str], new: str, action: str
-) -> InboundMessage:
-    """Move the message from one of `allowed` to `new`, or refuse saying what it is."""
+def _claim(session: Session, message_id: int, action: DeskAction, new: MessageStatus) -> InboundMessage:
+    """Move the message from a status `action` applies to (`intake.domain.MEANING`) to `new`,
+    or refuse saying what it is."""
+    allowed = statuses_allowing(action)
     result = cast(
         CursorResult[Any],
         session.execute(
@@ -123,7 +118,9 @@ def _claim(
         raise Refused(f"there is no message #{message_id}")
     if result.rowcount != 1:
         wanted = " or ".join(str(s) for s in allowed)
-        raise Refused(f"message #{message_id} is {row.status}: only a {wanted} message can be {action}")
+        raise Refused(
+            f"message #{message_id} is {row.status}: only a {wanted} message can be {RECORDED_AS[action]}"
+        )
     return row
 
 
@@ -165,7 +162,9 @@ def _links(
 
 
 def _refused_documents(row: InboundMessage) -> bool:
-    return any(d.status == DocumentStatus.REJECTED and d.role != "not_a_document" for d in row.documents)
+    return any(
+        d.status == DocumentStatus.REJECTED and d.role != DocumentRole.NOT_A_DOCUMENT for d in row.documents
+    )
 
 
 # --- the actions ----------------------------------------------------------------------------
@@ -186,8 +185,10 @@ def admit(
     actor, why = check_actor(actor), _reason(reason, required=False)
     event, store, now = settings.event, BlobStore(settings.data_dir), now or utcnow()
     with sessions.begin() as session:
-        row = _claim(session, message_id, [MessageStatus.LATE], MessageStatus.ACCEPTED, "admitted")
-        late = [d for d in row.documents if d.status == DocumentStatus.LATE and d.role == "document"]
+        row = _claim(session, message_id, DeskAction.ADMIT, MessageStatus.ACCEPTED)
+        late = [
+            d for d in row.documents if d.status == DocumentStatus.LATE and d.role == DocumentRole.DOCUMENT
+        ]
         if not late:
             raise Refused(f"message #{message_id} has no late document to admit")
         inbound = stored_inbound(store, row)
@@ -206,13 +207,20 @@ def admit(
             assign_number(session, event, document, links.get(document.position))
             session.flush()
             numbers.append(str(document.number))
-            audit(session, actor, "numbered", "document", document.id, document.number)
+            audit(session, actor, AuditAction.NUMBERED, SubjectType.DOCUMENT, document.id, document.number)
         row.status = str(MessageStatus.PARTIAL if _refused_documents(row) else MessageStatus.ACCEPTED)
         row.reason = f"late; admitted by {actor}" + (f": {why}" if why else "")
         session.flush()
         reply, note = queue_desk_reply(session, row, inbound, "acknowledgement", event, now)
-        audit(session, actor, "admitted", "message", row.id, f"numbered {', '.join(numbers)}" + _why(why))
-        audit(session, actor, "reply", "message", row.id, note)
+        audit(
+            session,
+            actor,
+            AuditAction.ADMITTED,
+            SubjectType.MESSAGE,
+            row.id,
+            f"numbered {', '.join(numbers)}" + _why(why),
+        )
+        audit(session, actor, AuditAction.REPLY, SubjectType.MESSAGE, row.id, note)
         session.flush()
         return Done(
             f"message #{row.id} admitted: {', '.join(numbers)}; {note}",
@@ -236,7 +244,7 @@ def reject(
     actor, why = check_actor(actor), _reason(reason, required=True)
     event, store, now = settings.event, BlobStore(settings.data_dir), now or utcnow()
     with sessions.begin() as session:
-        row = _claim(session, message_id, REJECTABLE, MessageStatus.REJECTED, "rejected")
+        row = _claim(session, message_id, DeskAction.REJECT, MessageStatus.REJECTED)
         cancelled = []
         for document in row.documents:
             if document.status in (
@@ -248,7 +256,14 @@ def reject(
                 document.status = str(DocumentStatus.REJECTED)
                 if document.number:
                     cancelled.append(document.number)
-                    audit(session, actor, "rejected", "document", document.id, f"{document.number}: {why}")
+                    audit(
+                        session,
+                        actor,
+                        AuditAction.REJECTED,
+                        SubjectType.DOCUMENT,
+                        document.id,
+                        f"{document.number}: {why}",
+                    )
         row.reason = f"rejected by the secretariat ({actor}): {why}"
         session.flush()
         reply = None
@@ -259,8 +274,8 @@ def reject(
                 session, row, inbound, "secretariat_rejection", event, now, note=why
             )
         kept = f" (numbers {', '.join(cancelled)} stay used)" if cancelled else ""
-        audit(session, actor, "rejected", "message", row.id, f"{why}{kept}")
-        audit(session, actor, "reply", "message", row.id, note)
+        audit(session, actor, AuditAction.REJECTED, SubjectType.MESSAGE, row.id, f"{why}{kept}")
+        audit(session, actor, AuditAction.REPLY, SubjectType.MESSAGE, row.id, note)
         session.flush()
         return Done(
             f"message #{row.id} rejected{kept}; {note}",
@@ -285,13 +300,13 @@ def release(
     actor, why = check_actor(actor), _reason(reason, required=False)
     event, store, now = settings.event, BlobStore(settings.data_dir), now or utcnow()
     with sessions.begin() as session:
-        row = _claim(session, message_id, [MessageStatus.HELD], MessageStatus.RECEIVED, "released")
+        row = _claim(session, message_id, DeskAction.RELEASE, MessageStatus.RECEIVED)
         judged = rejudge(store, row, event, screen=False)
         verdict = judged.verdict
         candidates = [
             i
             for i, d in enumerate(verdict.documents)
-            if d.role == "document" and d.status == DocumentStatus.ACCEPTED
+            if d.role == DocumentRole.DOCUMENT and d.status == DocumentStatus.ACCEPTED
         ]
         links = _links(
             session,
@@ -304,14 +319,21 @@ def release(
         )
         written = write_verdict(session, row, verdict, event, links)
         for document_id, number in written.numbered:
-            audit(session, actor, "numbered", "document", document_id, number)
+            audit(session, actor, AuditAction.NUMBERED, SubjectType.DOCUMENT, document_id, number)
         reply, note = queue_reply(
             session, row.id, judged.inbound, verdict, written.numbers, event, row.received_at, now
         )
         if reply is not None:
             reply.outcome = outcome_of_verdict(verdict).key(reply.kind)
-        audit(session, actor, "released", "message", row.id, f"judged {verdict.status}" + _why(why))
-        audit(session, actor, "reply", "message", row.id, note)
+        audit(
+            session,
+            actor,
+            AuditAction.RELEASED,
+            SubjectType.MESSAGE,
+            row.id,
+            f"judged {verdict.status}" + _why(why),
+        )
+        audit(session, actor, AuditAction.REPLY, SubjectType.MESSAGE, row.id, note)
         session.flush()
         numbers = tuple(number for _, number in written.numbered)
         shown = f" ({', '.join(numbers)})" if numbers else ""
@@ -344,7 +366,7 @@ def withdraw(
         )
         if result.rowcount != 1:
             raise Refused(f"{wanted} is already withdrawn")
-        audit(session, actor, "withdrawn", "document", document.id, f"{wanted}: {why}")
+        audit(session, actor, AuditAction.WITHDRAWN, SubjectType.DOCUMENT, document.id, f"{wanted}: {why}")
         return Done(f"{wanted} withdrawn; the number stays used", document.message_id, (wanted,))
 
 
@@ -401,9 +423,18 @@ def resend(
         )
         session.add(new)
         session.flush()
-        audit(session, actor, "resent", "reply", old.id, f"as reply #{new.id}" + _why(why))
+        audit(
+            session, actor, AuditAction.RESENT, SubjectType.REPLY, old.id, f"as reply #{new.id}" + _why(why)
+        )
         if old.message_id is not None:
-            audit(session, actor, "reply", "message", old.message_id, f"reply #{old.id} resent as #{new.id}")
+            audit(
+                session,
+                actor,
+                AuditAction.REPLY,
+                SubjectType.MESSAGE,
+                old.message_id,
+                f"reply #{old.id} resent as #{new.id}",
+            )
         return Done(
             f"reply #{old.id} queued again as reply #{new.id} to {old.recipient}",
             old.message_id,

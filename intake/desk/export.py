@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, selectinload
 from intake.config import EventSettings
 from intake.desk import Refused
 from intake.desk.show import local_time, utc_time
-from intake.models import Document, DocumentStatus, InboundMessage
+from intake.domain import DocumentRole, DocumentStatus
+from intake.models import Document, InboundMessage
 from intake.revisions import normalise_number
 from intake.store import BlobStore
 
@@ -98,7 +99,7 @@ def document_rows(session: Session, event: EventSettings) -> list[DocumentRow]:
         companions = [
             c.filename or "(no name)"
             for c in message.documents
-            if c.role == "companion" and c.status == DocumentStatus.COMPANION
+            if c.role == DocumentRole.COMPANION and c.status == DocumentStatus.COMPANION
         ]
         names = [d.filename or "(no name)", *companions]
         rows.append(
@@ -202,7 +203,7 @@ def write_documents(
         extras = [
             c
             for c in document.message.documents
-            if c.role == "companion" and c.status == DocumentStatus.COMPANION
+            if c.role == DocumentRole.COMPANION and c.status == DocumentStatus.COMPANION
         ]
         for k, companion in enumerate(extras, start=1):
             suffix = "" if len(extras) == 1 else f"-{k}"

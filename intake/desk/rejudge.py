@@ -19,8 +19,9 @@ from intake.config import EventSettings
 from intake.decide import decide
 from intake.desk import Refused
 from intake.desk.replies import stored_inbound
+from intake.domain import DocumentRole, DocumentStatus
 from intake.judge import judge_message
-from intake.models import Document, DocumentStatus, Finding, InboundMessage
+from intake.models import Document, Finding, InboundMessage
 from intake.parse import Inbound
 from intake.revisions import RevisionLink, assign_number
 from intake.store import BlobStore
@@ -129,7 +130,7 @@ def write_verdict(
         document.abstract = doc.abstract
         if document.number is None:
             document.status = str(doc.status)
-            if doc.status == DocumentStatus.ACCEPTED and doc.role == "document":
+            if doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT:
                 assign_number(session, event, document, links.get(position))
                 numbered.append((document.id, str(document.number)))
         if document.number:

@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from intake.compose import RecipientError, ReplyContext, compose_reply
 from intake.config import ConfigError, EventSettings
 from intake.desk import Refused
+from intake.domain import DocumentStatus, MessageStatus, ReplyStatus
 from intake.findings import CATALOGUE, Found, Severity
-from intake.models import DocumentStatus, InboundMessage, MessageStatus, Reply, ReplyStatus
+from intake.models import InboundMessage, Reply
 from intake.parse import Inbound, Unparseable, parse_message
 from intake.screen import reply_address
 from intake.store import BlobStore

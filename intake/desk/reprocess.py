@@ -32,9 +32,18 @@ from intake.desk import Refused
 from intake.desk.actions import audit, check_actor
 from intake.desk.rejudge import rejudge, same_files, write_verdict
 from intake.desk.replies import outcome_of_rows, outcome_of_verdict
-from intake.models import AuditEvent, Document, DocumentStatus, InboundMessage, MessageStatus, Reply, utcnow
+from intake.domain import (
+    AuditAction,
+    DeskAction,
+    DocumentStatus,
+    MessageStatus,
+    SubjectType,
+    meaning,
+    reply_kind,
+)
+from intake.models import AuditEvent, Document, InboundMessage, Reply, utcnow
 from intake.parse import Inbound
-from intake.respond import REPLY_KIND, queue_reply
+from intake.respond import queue_reply
 from intake.revisions import RevisionLink, resolve_revisions
 from intake.store import BlobStore
 from intake.verdict import MessageVerdict
@@ -42,8 +51,7 @@ from intake.verdict import MessageVerdict
 log = logging.getLogger(__name__)
 
 # Actions by a person after which the machine's judgement no longer decides.
-PERSON_DECISIONS = ("admitted", "rejected", "withdrawn")
-SKIPPED_STATUSES = (MessageStatus.DUPLICATE,)  # judged with their original
+PERSON_DECISIONS = (AuditAction.ADMITTED, AuditAction.REJECTED, AuditAction.WITHDRAWN)
 
 
 @dataclass(frozen=True)
@@ -89,8 +97,8 @@ def _person_decided(session: Session, message_id: int) -> str | None:
             AuditEvent.actor != "system",
             AuditEvent.action.in_(PERSON_DECISIONS),
             (
-                (AuditEvent.subject_type == "message") & (AuditEvent.subject_id == message_id)
-                | (AuditEvent.subject_type == "document") & AuditEvent.subject_id.in_(document_ids)
+                (AuditEvent.subject_type == SubjectType.MESSAGE) & (AuditEvent.subject_id == message_id)
+                | (AuditEvent.subject_type == SubjectType.DOCUMENT) & AuditEvent.subject_id.in_(document_ids)
             ),
         )
         .order_by(AuditEvent.id.desc())
@@ -103,9 +111,9 @@ def _released(session: Session, message_id: int) -> bool:
     return (
         session.scalars(
             select(AuditEvent.id).where(
-                AuditEvent.subject_type == "message",
+                AuditEvent.subject_type == SubjectType.MESSAGE,
                 AuditEvent.subject_id == message_id,
-                AuditEvent.action == "released",
+                AuditEvent.action == AuditAction.RELEASED,
             )
         ).first()
         is not None
@@ -187,7 +195,7 @@ class _Judged:
 
 def _judge_one(session: Session, store: BlobStore, settings: Settings, row: InboundMessage) -> _Judged | None:
     """Judge one message again: what it changes, and what to write. None: not judged (skipped)."""
-    if row.status in SKIPPED_STATUSES or row.headers_only:
+    if not meaning(row.status).allows(DeskAction.REPROCESS) or row.headers_only:
         return None
     try:
         judged = rejudge(store, row, settings.event, screen=not _released(session, row.id))
@@ -260,13 +268,15 @@ def apply(
                     earlier.outcome = old.key(earlier.kind)
             written = write_verdict(session, row, verdict, settings.event, judged.links)
             for document_id, number in written.numbered:
-                audit(session, actor, "numbered", "document", document_id, number)
-            audit(session, actor, "reprocessed", "message", row.id, "; ".join(change.lines))
+                audit(session, actor, AuditAction.NUMBERED, SubjectType.DOCUMENT, document_id, number)
+            audit(
+                session, actor, AuditAction.REPROCESSED, SubjectType.MESSAGE, row.id, "; ".join(change.lines)
+            )
             if change.news:
                 when = now or utcnow()
                 note, queued = _answer(session, row, judged.inbound, verdict, written.numbers, settings, when)
                 report.queued += queued
-                audit(session, actor, "reply", "message", row.id, note)
+                audit(session, actor, AuditAction.REPLY, SubjectType.MESSAGE, row.id, note)
                 report.replies.append(f"#{row.id}: {note}")
     return report
 
@@ -280,7 +290,7 @@ def _answer(
     settings: Settings,
     now: datetime,
 ) -> tuple[str, bool]:
-    kind = REPLY_KIND.get(verdict.status)
+    kind = reply_kind(verdict.status)
     if kind is None:
         return f"no reply: a {verdict.status} message is never answered", False
     key = outcome_of_verdict(verdict).key(kind)

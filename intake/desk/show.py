@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from intake.config import EventSettings
 from intake.desk import Refused
+from intake.domain import SubjectType
 from intake.models import AuditEvent, Document, InboundMessage, Reply
 from intake.parse import Unparseable, parse_message
 from intake.revisions import normalise_number
@@ -68,16 +69,17 @@ def _history(session: Session, row: InboundMessage, zone: ZoneInfo) -> list[dict
         select(AuditEvent)
         .where(
             or_(
-                (AuditEvent.subject_type == "message") & (AuditEvent.subject_id == row.id),
-                (AuditEvent.subject_type == "document") & AuditEvent.subject_id.in_(document_ids or [-1]),
-                (AuditEvent.subject_type == "reply") & AuditEvent.subject_id.in_(reply_ids or [-1]),
+                (AuditEvent.subject_type == SubjectType.MESSAGE) & (AuditEvent.subject_id == row.id),
+                (AuditEvent.subject_type == SubjectType.DOCUMENT)
+                & AuditEvent.subject_id.in_(document_ids or [-1]),
+                (AuditEvent.subject_type == SubjectType.REPLY) & AuditEvent.subject_id.in_(reply_ids or [-1]),
             )
         )
         .order_by(AuditEvent.at, AuditEvent.id)
     )
     history = []
     for e in events:
-        if e.subject_type == "document":
+        if e.subject_type == SubjectType.DOCUMENT:
             about = f"document {names.get(e.subject_id, e.subject_id)}"
         else:
             about = f"{e.subject_type} #{e.subject_id}"

@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TextIO
 
 from intake.config import EventSettings
+from intake.domain import DOCUMENT_WORDS, DocumentStatus
 from intake.judge import judge_file, tnef
 from intake.judge.filetype import WHAT
-from intake.models import DocumentStatus
 from intake.verdict import DocumentVerdict
 
+ACCEPTED, REJECTED, NOT_A_DOCUMENT = (
+    DocumentStatus.ACCEPTED,
+    DocumentStatus.REJECTED,
+    DocumentStatus.NOT_A_DOCUMENT,
+)
+
 _WIDTH = 100
-_STATUS = {
-    DocumentStatus.ACCEPTED: "accepted",
-    DocumentStatus.REJECTED: "REFUSED",
-    DocumentStatus.NOT_A_DOCUMENT: "not a document",
-    DocumentStatus.COMPANION: "companion",
-}
 
 
 def _files(paths: list[Path], out: TextIO) -> tuple[list[Path], int]:
@@ -58,7 +58,9 @@ def _wrap(text: str, indent: str) -> str:
 
 
 def _print(name: str, verdict: DocumentVerdict, what: str, out: TextIO) -> None:
-    out.write(f"{name}: {_STATUS.get(verdict.status, verdict.status.value)} ({what})\n")
+    word = DOCUMENT_WORDS[verdict.status]
+    shown = word.upper() if verdict.status is DocumentStatus.REJECTED else word  # what to act on
+    out.write(f"{name}: {shown} ({what})\n")
     for label, value in (("Title", verdict.title), ("Source", verdict.source)):
         if value:
             out.write(_wrap(f"{label}: {value}", "  ") + "\n")
@@ -80,7 +82,8 @@ def _what(verdict: DocumentVerdict) -> str:
 
 def run_check(paths: list[Path], event: EventSettings, out: TextIO) -> int:
     files, missing = _files(paths, out)
-    counts = {"accepted": 0, "refused": missing, "not a document": 0}
+    accepted, refused, other = (DOCUMENT_WORDS[s] for s in (ACCEPTED, REJECTED, NOT_A_DOCUMENT))
+    counts = {accepted: 0, refused: missing, other: 0}
     if not files and not missing:
         out.write("no files to check\n")
         return 1
@@ -89,7 +92,7 @@ def run_check(paths: list[Path], event: EventSettings, out: TextIO) -> int:
             data = path.read_bytes()
         except OSError as exc:
             out.write(f"{path}: cannot be read ({exc.strerror})\n")
-            counts["refused"] += 1
+            counts[refused] += 1
             continue
         verdict = judge_file(path.name, data, event)
         judged = [(str(path), verdict)]
@@ -100,13 +103,9 @@ def run_check(paths: list[Path], event: EventSettings, out: TextIO) -> int:
             ]
         for name, one in judged:
             _print(name, one, _what(one), out)
-            if one.status is DocumentStatus.ACCEPTED:
-                counts["accepted"] += 1
-            elif one.status is DocumentStatus.NOT_A_DOCUMENT:
-                counts["not a document"] += 1
-            else:
-                counts["refused"] += 1
+            word = DOCUMENT_WORDS[one.status] if one.status in (ACCEPTED, NOT_A_DOCUMENT) else refused
+            counts[word] += 1
     total = sum(counts.values())
     summary = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
     out.write(f"\n{total} file{'s' if total != 1 else ''} checked: {summary}.\n")
-    return 1 if counts["refused"] else 0
+    return 1 if counts[refused] else 0

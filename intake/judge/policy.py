@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
+from intake.domain import DocumentStatus, MessageStatus
 from intake.findings import Found, found
 from intake.judge.filetype import FileType
 from intake.judge.rules import Checks
 from intake.judge.template import HeaderResult
-from intake.models import DocumentStatus, MessageStatus
 from intake.verdict import DocumentVerdict
 
 DOCUMENT = "document"

@@ -14,7 +14,7 @@ from flask import Flask
 
 from intake import db
 from intake.config import Settings
-from intake.models import MessageStatus
+from intake.domain import MessageStatus
 from intake.store import BlobStore
 from intake.web import downloads, outbox, security, signin, submissions
 from intake.web.context import Desk, when

@@ -8,7 +8,8 @@ from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import func, select
 
 from intake.desk import actions
-from intake.models import AuditEvent, Document, Reply, ReplyStatus
+from intake.domain import ReplyStatus, SubjectType
+from intake.models import AuditEvent, Document, Reply
 from intake.web.context import PAGE_SIZE, act, admin, desk, number, pages
 
 blueprint = Blueprint("outbox", __name__)
@@ -62,7 +63,9 @@ def audit_trail() -> str:
             d.id: (d.number or d.filename, d.message_id)
             for d in session.scalars(
                 select(Document).where(
-                    Document.id.in_([e.subject_id for e in events if e.subject_type == "document"] or [-1])
+                    Document.id.in_(
+                        [e.subject_id for e in events if e.subject_type == SubjectType.DOCUMENT] or [-1]
+                    )
                 )
             )
         }
@@ -70,7 +73,9 @@ def audit_trail() -> str:
             r.id: r.message_id
             for r in session.scalars(
                 select(Reply).where(
-                    Reply.id.in_([e.subject_id for e in events if e.subject_type == "reply"] or [-1])
+                    Reply.id.in_(
+                        [e.subject_id for e in events if e.subject_type == SubjectType.REPLY] or [-1]
+                    )
                 )
             )
         }

@@ -12,19 +12,12 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from intake.compose import time_left
 from intake.desk import Refused, actions, reprocess
 from intake.desk.show import details, find_message, original_text
+from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, meaning
 from intake.listing import SORTS, LogFilter, count_messages, message_entries, status_counts
-from intake.models import Document, DocumentStatus, InboundMessage, MessageStatus, utcnow
+from intake.models import Document, InboundMessage, utcnow
 from intake.web.context import PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
 
 blueprint = Blueprint("submissions", __name__)
-
-# Which actions apply to a message in which status (the desk refuses the others anyway).
-MESSAGE_ACTIONS = {
-    "admit": (MessageStatus.LATE,),
-    "reject": actions.REJECTABLE,
-    "release": (MessageStatus.HELD,),
-    "reprocess": tuple(s for s in MessageStatus if s != MessageStatus.DUPLICATE),
-}
 
 
 def _filter() -> tuple[LogFilter, dict[str, str], int]:
@@ -94,7 +87,7 @@ def message(message_id: int) -> str:
         except Refused:
             abort(404, description=f"there is no message #{message_id}")
         original = original_text(d.store, row)
-    possible = [a for a, allowed in MESSAGE_ACTIONS.items() if found["status"] in allowed]
+    possible = [str(a) for a in MESSAGE_ACTIONS if meaning(found["status"]).allows(a)]
     return render_template("message.html", m=found, original=original, possible=possible)
 
 
@@ -123,19 +116,19 @@ def message_action(message_id: int, action: str) -> Any:
     back = url_for("submissions.message", message_id=message_id)
     if request.method == "GET":
         preview = None
-        if action == "reprocess":
+        if action == DeskAction.REPROCESS:
             try:
                 preview = reprocess.plan(d.sessions, d.settings, [message_id])
             except Refused as exc:
                 return render_template("done.html", ok=False, text=str(exc), back=back), 409
         return render_template("confirm.html", action=action, m=summary, preview=preview, back=back)
-    if action == "reprocess":
+    if action == DeskAction.REPROCESS:
         return _reprocess(message_id, user.name, back)
     form = request.form
     reason = (form.get("reason") or "").strip() or None
     revision_of = (form.get("revision_of") or "").strip() or None
     as_new = form.get("as_new") == "yes"
-    if action == "reject":
+    if action == DeskAction.REJECT:
         notify = form.get("notify", "yes") == "yes"
         return act(
             lambda: actions.reject(
@@ -143,7 +136,7 @@ def message_action(message_id: int, action: str) -> Any:
             ),
             back,
         )
-    decide = actions.admit if action == "admit" else actions.release
+    decide = actions.admit if action == DeskAction.ADMIT else actions.release
     return act(
         lambda: decide(
             d.sessions,

@@ -30,15 +30,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, func, select, text, update
 
 from intake import db
-from intake.models import (
-    Document,
-    DocumentCounter,
-    InboundMessage,
-    MailboxState,
-    Reply,
-    ReplyStatus,
-    utcnow,
-)
+from intake.domain import ReplyStatus
+from intake.models import Document, DocumentCounter, InboundMessage, MailboxState, Reply, utcnow
 from intake.store import BlobStore
 from tests.faults.corpus import OUTCOME, Mail, event
 from tests.support.dovecot import Dovecot

@@ -26,9 +26,10 @@ from sqlalchemy.orm import selectinload
 from intake import db
 from intake.config import EventSettings
 from intake.decide import decide, quarantined
+from intake.domain import DocumentStatus, MessageStatus, ReplyStatus
 from intake.listing import LogFilter, iter_message_entries, write_json, write_table
 from intake.mailbox import RawMessage
-from intake.models import DocumentStatus, InboundMessage, MessageStatus, ReplyStatus
+from intake.models import InboundMessage
 from intake.parse import Inbound, Unparseable, parse_message
 from intake.record import Place, record_message
 from intake.store import BlobStore

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake.models import MessageStatus
+from intake.domain import MessageStatus
 from intake.parse import parse_message
 from tests.hostile import strategies as hs
 from tests.hostile.conftest import PROFILE

@@ -19,9 +19,9 @@ import pytest
 from docx.document import Document as DocxDocument
 
 from intake.config import EventSettings
+from intake.domain import DocumentStatus
 from intake.findings import CATALOGUE
 from intake.judge import judge_file
-from intake.models import DocumentStatus
 from tests.judge import corpus as c
 from tests.judge.conftest import Convert, with_checks
 

@@ -12,9 +12,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from intake.config import EventSettings
+from intake.domain import DocumentStatus as D
+from intake.domain import MessageStatus as M
 from intake.judge import judge_message
-from intake.models import DocumentStatus as D
-from intake.models import MessageStatus as M
 from intake.parse import Inbound, parse_message
 from intake.verdict import MessageVerdict
 from tests.judge import corpus as c

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intake.config import EventSettings
+from intake.domain import DocumentStatus
 from intake.judge import judge_file
-from intake.models import DocumentStatus
 from tests.judge import corpus as c
 from tests.judge.conftest import shipped_event
 

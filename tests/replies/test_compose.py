@@ -34,8 +34,8 @@ from intake.compose import (
     validate_replies,
 )
 from intake.config import ConfigError, EventSettings
+from intake.domain import DocumentStatus, MessageStatus
 from intake.findings import found
-from intake.models import DocumentStatus, MessageStatus
 from intake.screen import screen
 from intake.verdict import DocumentVerdict, MessageVerdict
 from tests.replies.mail import human, message

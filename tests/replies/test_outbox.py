@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from intake.compose import ReplyContext, compose_reply
 from intake.config import EventSettings, Settings
 from intake.db import make_engine, make_sessionmaker
-from intake.models import Base, Reply, ReplyStatus
+from intake.domain import ReplyStatus
+from intake.models import Base, Reply
 from intake.outbox import (
     BACKOFF_BASE,
     BACKOFF_JITTER,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intake.config import ConfigError, EventSettings
-from intake.models import MessageStatus
+from intake.domain import MessageStatus
 from intake.parse import Inbound
 from intake.screen import (
     CHAIN,
