@@ -54,11 +54,12 @@ from typing import Any, NamedTuple, cast
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from intake.config import ConfigError, EventSettings, shipped_config_dir
+from intake.addresses import deliverable_address
+from intake.config import ConfigError, EventSettings, RepliesConfig
 from intake.domain import DocumentStatus, ReplyKind
 from intake.findings import Found, Severity
 from intake.parse import Inbound
-from intake.screen import OWN_MESSAGE_ID_PREFIX, deliverable_address
+from intake.screen import OWN_MESSAGE_ID_PREFIX
 from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
@@ -81,91 +82,6 @@ _OFFICE_TYPES = {
 
 class RecipientError(ValueError):
     """The reply address is not safe to put in a header or an SMTP command."""
-
-
-# --- configuration ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RepliesConfig:
-    """The validated `[event.replies]` table.
-
-    templates_dir: directory of the `<kind>.txt.j2` / `<kind>.html.j2`
-        templates; an absolute path. Default: the shipped config/replies.
-    template_link: where contributors can download the blank template
-        (http or https). Shown when the template is not attached. Default none.
-    attach_template: attach `event.template` to rejections. Default true.
-    zone_label: how the event's local time is named, e.g. "Geneva time".
-        Default: the zone's abbreviation (CEST, CET).
-    daily_cap: at most this many replies to one address in 24 hours; what is
-        over the cap is recorded as suppressed, not sent. Default 10.
-    """
-
-    templates_dir: Path
-    template_link: str | None = None
-    attach_template: bool = True
-    zone_label: str = ""
-    daily_cap: int = 10
-    copy_to: tuple[str, ...] = ()  # the secretariat's addresses, sent a copy of every reply
-
-
-_REPLY_KEYS = ("templates_dir", "template_link", "attach_template", "zone_label", "daily_cap", "copy_to")
-
-
-def replies_config(event: EventSettings) -> RepliesConfig:
-    """Read `[event.replies]`; raises ConfigError naming the bad key."""
-    table: Mapping[str, Any] = event.replies or {}
-    for key in table:
-        if key not in _REPLY_KEYS:
-            raise ConfigError(f"event.replies.{key}", f"unknown setting; known: {', '.join(_REPLY_KEYS)}")
-
-    def text(key: str) -> str:
-        value = table.get(key, "")
-        if not isinstance(value, str):
-            raise ConfigError(f"event.replies.{key}", "must be text")
-        if any(ch in value for ch in "\r\n\x00"):
-            raise ConfigError(f"event.replies.{key}", "must be a single line")
-        return value.strip()
-
-    directory_text = text("templates_dir")
-    if directory_text:
-        directory = Path(directory_text).expanduser()
-        if not directory.is_absolute():
-            raise ConfigError("event.replies.templates_dir", f"give an absolute path, got {directory_text!r}")
-        if not directory.is_dir():
-            raise ConfigError("event.replies.templates_dir", f"no such directory: {directory}")
-    else:
-        directory = shipped_config_dir() / "replies"
-    link = text("template_link")
-    if link and not re.match(r"^https?://[^\s<>\"]+$", link):
-        raise ConfigError("event.replies.template_link", f"must be an http(s) URL, got {link!r}")
-    attach = table.get("attach_template", True)
-    if not isinstance(attach, bool):
-        raise ConfigError("event.replies.attach_template", "must be true or false")
-    cap = table.get("daily_cap", 10)
-    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 1000:
-        raise ConfigError("event.replies.daily_cap", f"must be a whole number from 1 to 1000, got {cap!r}")
-    copy_to = table.get("copy_to", [])
-    if isinstance(copy_to, str):
-        copy_to = [copy_to]
-    if not isinstance(copy_to, list) or not all(isinstance(a, str) for a in copy_to):
-        raise ConfigError("event.replies.copy_to", "must be an address or a list of addresses")
-    for address in copy_to:
-        if deliverable_address(address) is None:
-            raise ConfigError("event.replies.copy_to", f"not a deliverable address: {address!r}")
-    return RepliesConfig(
-        copy_to=tuple(a.strip().lower() for a in copy_to),
-        templates_dir=directory,
-        template_link=link or None,
-        attach_template=attach,
-        zone_label=text("zone_label"),
-        daily_cap=cap,
-    )
-
-
-def validate_replies(event: EventSettings) -> None:
-    """Raise ConfigError("event.replies.<key>", problem) if the table is wrong."""
-    replies_config(event)
 
 
 # --- what the caller hands over -------------------------------------------------------
@@ -613,7 +529,7 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
     recipient = deliverable_address(context.recipient)
     if recipient is None:
         raise RecipientError(f"not a safe reply address: {one_line(context.recipient, 80)!r}")
-    config = replies_config(event)
+    config = event.replies
     attachment = _template_file(kind, event, config)
     namespace = template_namespace(kind, context, event, now, config, attachment[0] if attachment else None)
     body_text = _render(config, f"{kind}.txt.j2", namespace)
@@ -698,7 +614,7 @@ def check_templates(event: EventSettings) -> list[str]:
     `intake check-config`, so that a contributor never meets a broken template.
     """
     try:
-        config = replies_config(event)
+        config = event.replies
     except ConfigError as exc:
         return [str(exc)]
     problems: list[str] = []

@@ -47,7 +47,6 @@ import aiosmtplib
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.compose import replies_config
 from intake.config import Secret, Settings, SmtpSettings
 from intake.domain import ReplyStatus
 from intake.models import Reply, utcnow
@@ -433,7 +432,7 @@ async def deliver_pending_async(
     event_id = settings.event.id
     envelope_from = settings.event.address
     # The secretariat's copy goes in the envelope only: the contributor sees no Bcc header.
-    copies = list(replies_config(settings.event).copy_to)
+    copies = list(settings.event.replies.copy_to)
     sent = retried = failed = 0
     _record_unrecorded(session_factory)
     reclaimed = reclaim_stale(session_factory, event_id, now_fn(), lease_for(settings.smtp))

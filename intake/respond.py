@@ -20,7 +20,7 @@ import jinja2
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake.compose import RecipientError, ReplyContext, compose_reply, replies_config
+from intake.compose import RecipientError, ReplyContext, compose_reply
 from intake.config import ConfigError, EventSettings
 from intake.domain import ReplyKind, ReplyStatus, reply_kind
 from intake.findings import Severity
@@ -126,7 +126,7 @@ def _over_limit(
         ).scalar_one()
         if same:
             return "the same rejection was sent to this address in the last 24 hours"
-    cap = replies_config(event).daily_cap
+    cap = event.replies.daily_cap
     if session.execute(recent).scalar_one() >= cap:
         return f"this address already had {cap} replies in the last 24 hours"
     return None

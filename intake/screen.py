@@ -17,20 +17,22 @@ nobody to answer and nothing for the secretariat to review); spam and DMARC
 failures are `held` last, because they look like a person's mail but cannot
 be trusted, and replying would send backscatter to a possibly forged address.
 
-The table `[event.screening]` (see `ScreeningConfig`) is validated by
-`validate_screening`. `deliverable_address` and `reply_address` decide which
-address, if any, a reply may go to.
+The table `[event.screening]` is parsed with the configuration
+(`intake.config.screening`) and applied here as `event.screening`.
+`reply_address` decides which address, if any, a reply may go to
+(`intake.addresses.deliverable_address`: which are safe at all).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from intake.config import ConfigError, EventSettings
+from intake.addresses import deliverable_address
+from intake.config import EventSettings
+from intake.config.screening import normalise_subject
 from intake.domain import MessageStatus
 from intake.parse import Inbound
 
@@ -41,145 +43,14 @@ OWN_MESSAGE_ID_PREFIX = "intake."
 _NEGATIVE = {"no", "false", "0", "off", "none"}
 
 
-# --- configuration ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScreeningConfig:
-    """The validated `[event.screening]` table.
-
-    trusted_authserv_ids: authserv-ids (RFC 8601) of our own receiving servers;
-        only their `Authentication-Results` are believed. Default: none, so
-        DMARC results are never used until the operator names the server.
-    trust_unnamed_authentication_results: Exchange Online writes
-        `Authentication-Results` without an authserv-id ("spf=pass ...;
-        dmarc=fail ..."). When true, such a header is believed, but only the
-        topmost one (added by the last hop, our own server). Default false.
-    own_addresses: other addresses of our mailbox (aliases), besides
-        event.address; mail from them is our own.
-    out_of_office_subjects: extra subject beginnings that mark an
-        out-of-office reply, on top of the built-in list.
-    disabled_rules: rule names to switch off (not the two own-mail rules,
-        which are what stops a mail loop).
-    """
-
-    trusted_authserv_ids: frozenset[str] = frozenset()
-    trust_unnamed_authentication_results: bool = False
-    own_addresses: frozenset[str] = frozenset()
-    out_of_office_subjects: tuple[str, ...] = ()
-    disabled_rules: frozenset[str] = frozenset()
-
-
-_KEYS = (
-    "trusted_authserv_ids",
-    "trust_unnamed_authentication_results",
-    "own_addresses",
-    "out_of_office_subjects",
-    "disabled_rules",
-)
-
-
-def screening_config(event: EventSettings) -> ScreeningConfig:
-    """Read `[event.screening]`; raises ConfigError naming the bad key."""
-    table: Mapping[str, Any] = event.screening or {}
-    for key in table:
-        if key not in _KEYS:
-            raise ConfigError(f"event.screening.{key}", f"unknown setting; known: {', '.join(_KEYS)}")
-    ids = _string_list(table, "trusted_authserv_ids")
-    for value in ids:
-        if any(ch.isspace() for ch in value) or ";" in value:
-            raise ConfigError(
-                "event.screening.trusted_authserv_ids",
-                f"{value!r} is not an authserv-id (a host name such as mx.example.org)",
-            )
-    trust_unnamed = table.get("trust_unnamed_authentication_results", False)
-    if not isinstance(trust_unnamed, bool):
-        raise ConfigError("event.screening.trust_unnamed_authentication_results", "must be true or false")
-    own = _string_list(table, "own_addresses")
-    for value in own:
-        if deliverable_address(value) is None:
-            raise ConfigError("event.screening.own_addresses", f"not an e-mail address: {value!r}")
-    subjects = _string_list(table, "out_of_office_subjects")
-    for value in subjects:
-        if not _normalise_subject(value):
-            raise ConfigError("event.screening.out_of_office_subjects", "an entry is empty")
-    disabled = _string_list(table, "disabled_rules")
-    names = {rule.name for rule, _ in CHAIN}
-    for value in disabled:
-        if value not in names:
-            raise ConfigError(
-                "event.screening.disabled_rules",
-                f"no rule named {value!r}; rules: {', '.join(sorted(names))}",
-            )
-        if value in _ALWAYS_ON:
-            raise ConfigError(
-                "event.screening.disabled_rules",
-                f"{value!r} cannot be switched off: it is what prevents a mail loop",
-            )
-    return ScreeningConfig(
-        trusted_authserv_ids=frozenset(v.lower() for v in ids),
-        trust_unnamed_authentication_results=trust_unnamed,
-        own_addresses=frozenset(v.strip().lower() for v in own),
-        out_of_office_subjects=tuple(_normalise_subject(v) for v in subjects),
-        disabled_rules=frozenset(disabled),
-    )
-
-
-def validate_screening(event: EventSettings) -> None:
-    """Raise ConfigError("event.screening.<key>", problem) if the table is wrong."""
-    screening_config(event)
-
-
-def _string_list(table: Mapping[str, Any], key: str) -> list[str]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"event.screening.{key}", "must be a list of strings")
-    for item in value:
-        if any(ch in item for ch in "\r\n\x00"):
-            raise ConfigError(f"event.screening.{key}", "entries must be single lines")
-    return [v.strip() for v in value]
-
-
 # --- addresses ------------------------------------------------------------------
 
-_ATEXT_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ROBOT_LOCAL = re.compile(
     r"^(?:.*[-_.+])?"
     r"(?:mailer[-_]?daemon|post[-_]?master|no[-_.]?reply|do[-_.]?not[-_.]?reply)"
     r"(?:[-_.+].*)?$",
     re.IGNORECASE,
 )
-
-
-def deliverable_address(value: str | None) -> str | None:
-    """The address normalised for SMTP and headers, or None if it is unsafe.
-
-    Deliberately stricter than RFC 5321: a dot-atom ASCII local part (no quoted
-    strings, which is where header and command injection hide) and a domain of
-    LDH labels (an internationalised domain is converted with IDNA). A
-    non-ASCII local part would need SMTPUTF8, which we do not rely on.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
-    if len(value) > 254 or any(ord(ch) < 0x21 or ch in '<>()[],;:\\"\x7f' for ch in value):
-        return None
-    local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or len(local) > 64 or not _ATEXT_LOCAL.match(local):
-        return None
-    domain = domain.rstrip(".").lower()
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        return None
-    return f"{local}@{domain}"
 
 
 def is_robot_address(address: str) -> bool:
@@ -189,7 +60,7 @@ def is_robot_address(address: str) -> bool:
 
 
 def own_addresses(event: EventSettings) -> frozenset[str]:
-    return frozenset({event.address.lower()}) | screening_config(event).own_addresses
+    return frozenset({event.address.lower()}) | event.screening.own_addresses
 
 
 def reply_address(inbound: Inbound, event: EventSettings) -> str | None:
@@ -225,13 +96,6 @@ def _address_in(value: str | None) -> str | None:
         return None
     match = re.search(r"<([^<>]*)>", value)
     return (match.group(1) if match else value).strip().lower() or None
-
-
-def _normalise_subject(value: str) -> str:
-    """Compare subjects case-, width- and punctuation-insensitively."""
-    value = unicodedata.normalize("NFKC", value).casefold()
-    value = re.sub(r"[-_\s]+", " ", value)
-    return value.strip().lstrip("[(«\"' ").strip()
 
 
 # --- the rules ----------------------------------------------------------------------
@@ -384,7 +248,7 @@ class MailingList(Rule):
         )
 
 
-# Subject beginnings of out-of-office replies, normalised by _normalise_subject.
+# Subject beginnings of out-of-office replies, normalised by normalise_subject.
 # Most are what Outlook/Exchange, Gmail, Apple Mail, Thunderbird and Lotus Notes
 # write in each language (Discourse's and Zammad's lists, extended).
 OUT_OF_OFFICE_SUBJECTS: tuple[str, ...] = (
@@ -521,10 +385,10 @@ class OutOfOfficeSubject(Rule):
     description = "The subject is that of an out-of-office or automatic reply."
 
     def _prefix(self, inbound: Inbound, event: EventSettings) -> str | None:
-        subject = _normalise_subject(inbound.subject or "")
+        subject = normalise_subject(inbound.subject or "")
         if not subject:
             return None
-        extra = screening_config(event).out_of_office_subjects
+        extra = event.screening.out_of_office_subjects
         for prefix in (*OUT_OF_OFFICE_SUBJECTS, *extra):
             if _subject_starts_with(subject, prefix):
                 return prefix
@@ -605,7 +469,7 @@ class BounceSubject(Rule):
     description = "The subject is one that only mail servers write on a non-delivery report."
 
     def check(self, inbound: Inbound, event: EventSettings) -> bool:
-        subject = _normalise_subject(inbound.subject or "")
+        subject = normalise_subject(inbound.subject or "")
         if not subject:
             return False
         return any(marker in subject for marker in _BOUNCE_MARKERS) or any(
@@ -711,7 +575,7 @@ class DmarcFail(Rule):
     description = "Our own mail server found that the message failed DMARC: the sender may be forged."
 
     def _failing(self, inbound: Inbound, event: EventSettings) -> str | None:
-        config = screening_config(event)
+        config = event.screening
         for position, value in enumerate(inbound.header_all("Authentication-Results")):
             authserv, results = authentication_results(value)
             if authserv is None:
@@ -761,7 +625,6 @@ CHAIN: tuple[tuple[Rule, MessageStatus], ...] = (
     (SpamFlag(), MessageStatus.HELD),
     (DmarcFail(), MessageStatus.HELD),
 )
-_ALWAYS_ON = frozenset({"own-address", "own-message-id"})
 
 
 def rules() -> Iterable[Rule]:
@@ -772,10 +635,10 @@ def rules() -> Iterable[Rule]:
 def screen(inbound: Inbound, event: EventSettings) -> Screening | None:
     """Decide whether this message must get no reply: None means answer it.
 
-    The first rule that fires decides. Raises ConfigError only if
-    `[event.screening]` is invalid (caught at start by `validate_screening`).
+    The first rule that fires decides; the rules switched off in
+    `[event.screening] disabled_rules` are not asked.
     """
-    disabled = screening_config(event).disabled_rules
+    disabled = event.screening.disabled_rules
     for rule, status in CHAIN:
         if rule.name in disabled:
             continue

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.config import ENVIRONMENT, ConfigError, load_settings, shipped_config_dir
+from intake.config import ENVIRONMENT, ConfigError, load_deployment, load_settings, shipped_config_dir
 from tests.support.intake_env import REPO, write_config
 
 FULL_ENV = {
@@ -189,3 +189,48 @@ def test_shipped_configs_load() -> None:
         s = load_settings(shipped_config_dir() / name, env=FULL_ENV)
         assert s.event.id == "jca-mv-2"
     assert (REPO / "config" / "jca-mv-2.toml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "key"),
+    [
+        ("checks", 'highlight = "yes"', "event.checks.highlight"),
+        ("checks", "max_part_mb = 0", "event.checks.max_part_mb"),
+        ("screening", 'disabled_rules = ["own-address"]', "event.screening.disabled_rules"),
+        ("screening", 'own_addresses = ["not an address"]', "event.screening.own_addresses"),
+        ("replies", "daily_cap = 0", "event.replies.daily_cap"),
+        ("replies", 'templates_dir = "no/such/dir"', "event.replies.templates_dir"),
+    ],
+)
+def test_a_wrong_value_in_an_event_table_stops_each_command_at_start(
+    tmp_path: Path, table: str, line: str, key: str
+) -> None:
+    """Parsed once at load: nothing is read, migrated or contacted before the one line."""
+    config = write_config(
+        tmp_path, "127.0.0.1", 1, "u", "p", f"sqlite:///{tmp_path}/x.db", extra=f"[event.{table}]\n{line}\n"
+    ).config_path
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env={})
+    assert caught.value.setting == key
+    for command in (["check-config"], ["poll", "--once"], ["run"]):
+        result = run_intake(["--config", str(config), *command], {}, tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert (result.returncode, len(lines)) == (2, 1), f"intake {command[0]}: {result.stderr}"
+        assert lines[0].startswith(f"intake: configuration error: {key}: "), lines[0]
+        assert result.stdout == ""
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_each_event_of_a_deployment_has_its_tables_parsed_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "events.toml"
+    env = write_config(tmp_path, "127.0.0.1", 1, "u", "p", f"sqlite:///{tmp_path}/x.db")
+    text = env.config_path.read_text(encoding="utf-8")
+    event = text[text.index("[event]") :].replace("[event]", "[[events]]")
+    second = event.replace('id = "jca-mv-2"', 'id = "second"') + "[events.replies]\ndaily_cap = 2\n"
+    config.write_text(text[: text.index("[event]")] + event + second, encoding="utf-8")
+    first, other = load_deployment(config, env={})
+    assert first.event.replies.daily_cap == 10 and other.event.replies.daily_cap == 2
+    assert other.event.checks == first.event.checks and other.event.screening == first.event.screening
+    config.write_text(config.read_text(encoding="utf-8").replace("daily_cap = 2", "daily_cap = -1"))
+    result = run_intake(["--config", str(config), "poll", "--once"], {}, tmp_path)
+    assert result.returncode == 2 and "event.replies.daily_cap" in result.stderr, result.stderr

@@ -102,14 +102,11 @@ def database(settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 
 def validate_event(settings: Settings) -> None:
-    """The event's own tables: judging rules and template, screening, replies."""
-    from intake.compose import validate_replies
+    """What the event's settings name outside the file: the template, and the header fields
+    `[event.checks]` names in it. (The tables themselves are parsed when they are loaded.)"""
     from intake.judge import validate_checks
-    from intake.screen import validate_screening
 
     validate_checks(settings.event)
-    validate_screening(settings.event)
-    validate_replies(settings.event)
 
 
 def refused(exc: Refused) -> int:

@@ -21,10 +21,10 @@ from datetime import datetime
 from pathlib import Path
 
 from intake.config import ConfigError, EventSettings
+from intake.config.checks import Checks, Limits
 from intake.findings import found
 from intake.judge import filetype, policy, tnef
 from intake.judge.deadline import judge_time
-from intake.judge.rules import Checks, Limits, read_checks
 from intake.judge.safety import Refusal
 from intake.judge.template import BUILTIN, TemplateModel, check, learn
 from intake.judge.wordml import read_word
@@ -64,7 +64,7 @@ def _model(event: EventSettings, checks: Checks) -> TemplateModel:
 
 def validate_checks(event: EventSettings) -> None:
     """Raise ConfigError for a bad [event.checks] table or an unusable template."""
-    checks = read_checks(event)
+    checks = event.checks
     model = _model(event, checks)
     labels = ", ".join(spec.label for spec in model.fields)
     for name in checks.fields:
@@ -96,7 +96,7 @@ class _Context:
 
 
 def _context(event: EventSettings) -> _Context:
-    checks = read_checks(event)
+    checks = event.checks
     return _Context(event, checks, _model(event, checks))
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import magic
 import olefile
 
+from intake.config.checks import Limits
 from intake.findings import Found, found
-from intake.judge.rules import Limits
 from intake.judge.safety import Archive, Refusal, RelsReader, resolve
 
 CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

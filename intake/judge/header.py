@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from intake.judge.text import same_label, split_inline_label
 from intake.judge.wordml import Block, Cell, Paragraph, Row, Table, WordContent
+from intake.text import same_label, split_inline_label
 
 # The header sits in the first blocks of the body; a label further down is body text.
 _ZONE_BLOCKS = 40

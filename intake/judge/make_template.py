@@ -34,7 +34,6 @@ from docx.text.paragraph import Paragraph
 
 from intake.config import ConfigError, EventSettings
 from intake.judge.deadline import day_text
-from intake.judge.rules import read_checks
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the same bytes on every run
 _WIDTHS = (Twips(1418), Twips(4111), Twips(4111))  # label | value | value: 17 cm, as ITU-T's
@@ -89,7 +88,7 @@ def _page_number(paragraph: Paragraph) -> None:
 
 def build(event: EventSettings) -> bytes:
     """The template's bytes for this event."""
-    checks = read_checks(event)
+    checks = event.checks
     number = f"{event.numbering_prefix}{'x' * event.numbering_width}"
     document = docx.Document()
     style = document.styles["Normal"]
@@ -192,7 +191,7 @@ def _reproducible(data: bytes) -> bytes:
 
 def load_event(config: Path) -> EventSettings:
     """The config file's [event], without requiring its template to exist yet."""
-    from intake.config import _Reader  # the one config reader; the template may not exist yet
+    from intake.config.loader import _Reader  # the one config reader; the template may not exist yet
 
     raw = tomllib.loads(config.read_text(encoding="utf-8"))
     tables = {name: dict(raw.get(name, {})) for name in ("service", "imap", "smtp", "event")}

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from intake.config import EventSettings
+from intake.config.checks import Checks
 from intake.findings import Found, found
 from intake.judge.deadline import day_text
-from intake.judge.rules import Checks
-from intake.judge.text import display, fold, fold_with_map, shorten
 from intake.judge.wordml import Paragraph
+from intake.text import display, fold, fold_with_map, shorten
 
 _MONTH = (
     r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
+from intake.config.checks import Checks
 from intake.domain import DocumentStatus, MessageStatus
 from intake.findings import Found, found
 from intake.judge.filetype import FileType
-from intake.judge.rules import Checks
 from intake.judge.template import HeaderResult
 from intake.verdict import DocumentVerdict
 

@@ -24,8 +24,8 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
+from intake.config.checks import Limits, MiB
 from intake.findings import Found, found
-from intake.judge.rules import Limits, MiB
 
 CHUNK = 64 * 1024
 _RATIO_FLOOR = MiB  # parts smaller than this cannot amount to a bomb; real styles.xml reach ratio 30

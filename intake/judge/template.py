@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intake.config import EventSettings
+from intake.config.checks import Checks
 from intake.findings import Found, found
 from intake.judge.header import Entry, LabelTest, read_zone
 from intake.judge.meeting import group_findings, meeting_findings, period_findings
-from intake.judge.rules import Checks
-from intake.judge.text import (
+from intake.judge.wordml import Paragraph, WordContent, token_span
+from intake.text import (
     display,
     fold,
     fold_with_map,
@@ -32,7 +33,6 @@ from intake.judge.text import (
     shorten,
     word_count,
 )
-from intake.judge.wordml import Paragraph, WordContent, token_span
 
 _LEARNABLE_LABEL = re.compile(r"^[^\W\d_][\w ()/'.-]{0,30}$")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from intake.config import EventSettings, load_settings
+from intake.config.checks import parse_checks
 from tests.judge.corpus import ITU_TEMPLATE, ROOT
 
 # The event comes from the shipped config; the mailbox settings it requires are not used.
@@ -29,7 +31,10 @@ def shipped_event() -> EventSettings:
 
 
 def with_checks(event: EventSettings, **checks: Any) -> EventSettings:
-    return replace(event, checks={**event.checks, **checks})
+    """The shipped event with these keys of `[event.checks]` changed."""
+    with (ROOT / "config" / "jca-mv-2.toml").open("rb") as fh:
+        shipped = tomllib.load(fh)["event"].get("checks", {})
+    return replace(event, checks=parse_checks({**shipped, **checks}))
 
 
 @pytest.fixture(scope="session")

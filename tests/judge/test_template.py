@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from intake.config import ConfigError, EventSettings
+from intake.config.checks import DEFAULT_FIELDS, FieldRule, parse_checks
 from intake.judge import judge_file, validate_checks
 from intake.judge.make_template import build, load_event, main
 from intake.judge.meeting import meeting_dates
-from intake.judge.rules import DEFAULT_FIELDS, FieldRule, read_checks
-from intake.judge.text import fold, label_key, split_inline_label
+from intake.text import fold, label_key, split_inline_label
 from tests.judge import corpus as c
 from tests.judge.conftest import with_checks
 
@@ -123,7 +123,7 @@ def test_fields_follow_the_configured_rules(event: EventSettings) -> None:
 
 
 def test_defaults_are_those_the_shipped_config_spells_out(event: EventSettings) -> None:
-    assert read_checks(replace(event, checks={})) == read_checks(event)
+    assert parse_checks({}) == event.checks
     assert DEFAULT_FIELDS["abstract"] == FieldRule(required=True, max_words=200)
 
 
@@ -145,7 +145,7 @@ def test_a_bad_checks_table_names_the_setting(
     checks: dict[str, object], setting: str, event: EventSettings
 ) -> None:
     with pytest.raises(ConfigError) as error:
-        validate_checks(replace(event, checks=checks))
+        validate_checks(replace(event, checks=parse_checks(checks)))
     assert error.value.setting == setting
 
 

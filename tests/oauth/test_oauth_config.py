@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.config import DEFAULT_OAUTH_AUTHORITY, DEFAULT_OAUTH_SCOPE, ConfigError, load_settings
+from intake.config.loader import DEFAULT_OAUTH_AUTHORITY, DEFAULT_OAUTH_SCOPE, ConfigError, load_settings
 from intake.outbox import PasswordAuth, XOAuth2Auth, smtp_auth
 
 BASE = {

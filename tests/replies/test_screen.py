@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from intake.addresses import deliverable_address
 from intake.config import ConfigError, EventSettings
+from intake.config.screening import RULE_NAMES, parse_screening
 from intake.domain import MessageStatus
 from intake.parse import Inbound
 from intake.screen import (
@@ -28,17 +30,15 @@ from intake.screen import (
     SpamFlag,
     XLoop,
     authentication_results,
-    deliverable_address,
     reply_address,
     screen,
-    validate_screening,
 )
 from tests.replies import mail
 from tests.replies.mail import human, message
 
 
 def with_screening(event: EventSettings, **table: Any) -> EventSettings:
-    return dataclasses.replace(event, screening=table)
+    return dataclasses.replace(event, screening=parse_screening(table))
 
 
 # --- one test per rule, both directions -------------------------------------------------
@@ -446,22 +446,28 @@ def test_screen_never_raises(event: EventSettings, headers: list[tuple[str, str]
 )
 def test_bad_screening_table(event: EventSettings, table: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        validate_screening(dataclasses.replace(event, screening=table))
+        parse_screening(table)
     assert raised.value.setting == key
 
 
 def test_good_screening_table(event: EventSettings) -> None:
-    validate_screening(event)
-    validate_screening(
-        with_screening(
-            event,
-            trusted_authserv_ids=["mx.itu.int"],
-            trust_unnamed_authentication_results=True,
-            own_addresses=["tsb-jcamv@itu.int"],
-            out_of_office_subjects=["Ferie:"],
-            disabled_rules=["out-of-office-subject"],
-        )
+    config = parse_screening(
+        {
+            "trusted_authserv_ids": ["MX.itu.int"],
+            "trust_unnamed_authentication_results": True,
+            "own_addresses": ["TSB-jcamv@itu.int"],
+            "out_of_office_subjects": ["Ferie:"],
+            "disabled_rules": ["out-of-office-subject"],
+        }
     )
+    assert config.trusted_authserv_ids == {"mx.itu.int"}
+    assert config.own_addresses == {"tsb-jcamv@itu.int"}
+    assert config.disabled_rules == {"out-of-office-subject"}
+    assert parse_screening({}) == event.screening  # the shipped event leaves every default
+
+
+def test_the_rules_the_configuration_may_name_are_the_chain() -> None:
+    assert tuple(rule.name for rule, _ in CHAIN) == RULE_NAMES
 
 
 # --- reply addresses -------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from intake.config import ConfigError, EventSettings
-from intake.judge.text import label_key, same_label
+from intake.config.base import ConfigError
+from intake.text import label_key, same_label
 
 MiB = 2**20
 
@@ -107,9 +107,8 @@ _SCALARS = {
 _FIELD_KEYS = {"required", "max_words", "email"}
 
 
-def read_checks(event: EventSettings) -> Checks:
+def parse_checks(raw: Mapping[str, Any]) -> Checks:
     """The event's checks with defaults; raises ConfigError("event.checks.<key>", ...)."""
-    raw: Mapping[str, Any] = event.checks or {}
     if not isinstance(raw, Mapping):
         raise ConfigError("event.checks", "must be a table ([event.checks])")
     unknown = sorted(set(raw) - _SCALARS)

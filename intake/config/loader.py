@@ -1,4 +1,4 @@
-"""Configuration: one TOML file, overridden by environment variables, validated at start.
+"""The loader: one TOML file, overridden by environment variables, validated at start.
 
 This is the one config loader. Every setting an operator changes per deployment
 has an environment variable (see `ENVIRONMENT`); secrets may also come from a
@@ -21,6 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from intake.config.base import ConfigError, Secret, shipped_config_dir
+from intake.config.checks import Checks, parse_checks
+from intake.config.replies import RepliesConfig, default_replies, parse_replies
+from intake.config.screening import ScreeningConfig, parse_screening
+
 TLS_MODES = ("ssl", "starttls", "none")
 AUTH_MODES = ("login", "xoauth2")
 LATE_POLICIES = ("hold", "reject")
@@ -28,43 +33,6 @@ DEFAULT_EVENT_FILE = "jca-mv-2.toml"
 DEFAULT_OAUTH_AUTHORITY = "https://login.microsoftonline.com/"
 # App-only access to Exchange Online: covers IMAP.AccessAsApp and SMTP.SendAsApp.
 DEFAULT_OAUTH_SCOPE = "https://outlook.office365.com/.default"
-
-
-class ConfigError(Exception):
-    """A setting is missing or wrong. `str()` is one line for the operator."""
-
-    def __init__(self, setting: str, problem: str, env: str | None = None) -> None:
-        self.setting = setting
-        self.problem = problem
-        self.env = env
-        where = f"{setting} ({env})" if env else setting
-        super().__init__(f"{where}: {problem}")
-
-
-class Secret:
-    """A string that never shows itself in logs, reprs or error messages."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 # Environment variable -> (TOML table, key). The table "event" is the event being served.
@@ -184,9 +152,10 @@ class EventSettings:
     template: Path | None
     numbering_prefix: str
     numbering_width: int
-    checks: Mapping[str, Any] = field(default_factory=dict)  # [event.checks], read by intake.judge
-    screening: Mapping[str, Any] = field(default_factory=dict)  # [event.screening], intake.screen
-    replies: Mapping[str, Any] = field(default_factory=dict)  # [event.replies], intake.compose
+    # The event's own tables, parsed once here (intake.config.checks, .screening, .replies).
+    checks: Checks = field(default_factory=Checks)  # [event.checks]: intake.judge
+    screening: ScreeningConfig = field(default_factory=ScreeningConfig)  # [event.screening]: intake.screen
+    replies: RepliesConfig = field(default_factory=default_replies)  # [event.replies]: intake.replies
 
 
 @dataclass(frozen=True)
@@ -202,15 +171,6 @@ class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
     event: EventSettings
-
-
-def shipped_config_dir() -> Path:
-    """Where the shipped config/ lives: inside the wheel, or beside the source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_shipped" / "config", here.parent / "config"):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("config", "the shipped config directory is missing from this installation")
 
 
 def load_settings(
@@ -578,21 +538,16 @@ class _Reader:
             template=self.path("event", "template", must_exist=True),
             numbering_prefix=prefix,
             numbering_width=self.integer("event", "numbering_width", 3, 1, 9),
-            checks=self._table("checks"),
-            screening=self._table("screening"),
-            replies=self._table("replies"),
+            checks=parse_checks(self._table("checks")),
+            screening=parse_screening(self._table("screening")),
+            replies=parse_replies(self._table("replies"), self.base_dir),
         )
 
     def _table(self, key: str) -> dict[str, Any]:
         value = self._get("event", key, {})
         if not isinstance(value, dict):
             raise self._error("event", key, f"must be a table ([event.{key}])")
-        table = dict(value)
-        # Directories and files named in these tables are relative to the config file.
-        for name in ("templates_dir",):
-            if isinstance(table.get(name), str) and table[name] and not Path(table[name]).is_absolute():
-                table[name] = str(self.base_dir / table[name])
-        return table
+        return dict(value)
 
     def _address(self, value: str) -> str:
         local, at, domain = value.partition("@")
