@@ -48,6 +48,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # SQLite's own lower() folds only ASCII: searches fold through Python's casefold (see
+    # intake.listing.folded), so "ВКЛАД" finds "Вклад" and "łukasz" finds "Łukasz".
+    dbapi_connection.create_function(FOLD_FUNCTION, 1, _fold, deterministic=True)
+
+
+FOLD_FUNCTION = "intake_fold"
+
+
+def _fold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -1,8 +1,17 @@
 """The intake log as the secretariat and scripts read it: rows, JSON, a table, CSV.
 
 `LogFilter` says which messages (status, received between two times, sender,
-words in the subject, a document's title, source, file name or number) and
-in what order; `intake log` and the dashboard's list both use it.
+words in the subject, the sender's address or name, a document's title, source,
+file name or number) and in what order; `intake log` and the dashboard's list
+both use it.
+
+Text is compared case-folded on both databases: `folded()` is PostgreSQL's
+lower() (which folds every Unicode letter under the UTF-8 ctype a database is
+created with) and, on SQLite, whose lower() folds only ASCII, a Python function
+doing str.casefold that intake.db registers on every connection. No folded copy
+of the text is stored: the records stay the one place a subject or title lives,
+and whatever changes them (a poll, an admit, a reprocess) needs to keep nothing
+else in step.
 """
 
 from __future__ import annotations
@@ -11,14 +20,20 @@ import csv
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, exists, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
+from intake.config import EventSettings
+from intake.db import FOLD_FUNCTION
 from intake.models import Document, InboundMessage, Reply
+from intake.revisions import normalise_number
 
 SORTS = {
     "received": InboundMessage.received_at,
@@ -38,16 +53,46 @@ class LogFilter:
     since: datetime | None = None  # received at or after
     until: datetime | None = None  # received before
     sender: str | None = None  # part of the address or the name
-    search: str | None = None  # in the subject, a document's title, source, file name or number
+    search: str | None = None  # in the subject, sender, a document's title, source, file name, number
+    # Events whose numbering reads a number typed loosely ("jca-mv-i-4" is JCA-MV-I-004).
+    numbering: tuple[EventSettings, ...] = ()
     sort: str = "id"  # a key of SORTS
     descending: bool = False
     limit: int | None = None
     offset: int = 0
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything but the event narrows the list (then an empty list means no match)."""
+        return any((self.status, self.since, self.until, self.sender, self.search))
+
+
+class folded(FunctionElement[str]):  # noqa: N801 (an SQL function's name)
+    """Text case-folded the same way on both databases (see the module's docstring)."""
+
+    type = String()
+    name = "folded"
+    inherit_cache = True
+
+
+@compiles(folded)
+def _folded_lower(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(folded, "sqlite")
+def _folded_sqlite(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{FOLD_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
 
 def _contains(column: Any, text: str) -> ColumnElement[bool]:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return func.lower(column).like(f"%{escaped}%", escape="\\")
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return folded(column).like(folded(literal(f"%{escaped}%", String())), escape="\\")
+
+
+def _number_forms(word: str, events: Sequence[EventSettings]) -> list[str]:
+    """The stored numbers a loosely typed word may mean, in each event's numbering."""
+    return sorted({form for e in events if (form := normalise_number(e, word)) != word})
 
 
 def _conditions(f: LogFilter) -> list[ColumnElement[bool]]:
@@ -65,6 +110,7 @@ def _conditions(f: LogFilter) -> list[ColumnElement[bool]]:
             or_(_contains(InboundMessage.sender, f.sender), _contains(InboundMessage.sender_name, f.sender))
         )
     for word in (f.search or "").split():
+        forms = _number_forms(word, f.numbering)
         in_documents = exists().where(
             Document.message_id == InboundMessage.id,
             or_(
@@ -72,10 +118,33 @@ def _conditions(f: LogFilter) -> list[ColumnElement[bool]]:
                 _contains(Document.source, word),
                 _contains(Document.filename, word),
                 _contains(Document.number, word),
+                *([Document.number.in_(forms)] if forms else []),
             ),
         )
-        where.append(or_(_contains(InboundMessage.subject, word), in_documents))
+        where.append(
+            or_(
+                _contains(InboundMessage.subject, word),
+                _contains(InboundMessage.sender, word),
+                _contains(InboundMessage.sender_name, word),
+                in_documents,
+            )
+        )
     return where
+
+
+def read_when(text: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
+    """A date (local midnight; the next one when it ends a range) or a date-time, local unless
+    it has an offset. Anything else is a ValueError that says what is expected."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").date()
+            moment = datetime.combine(day, time(0), tzinfo=zone)
+            return moment + timedelta(days=1) if end_of_day else moment
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date or date-time: {text!r} (use 2026-04-30 or 2026-04-30T18:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
 def count_messages(session: Session, f: LogFilter | None = None) -> int:
@@ -209,42 +278,59 @@ def write_json(entries: Iterable[dict[str, Any]], out: TextIO) -> None:
     out.write("[]\n" if first else "\n]\n")
 
 
-def write_csv(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
-    """One row per message, its documents in one cell; a formula-like cell is made inert."""
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
-        [
-            "id",
-            f"received ({tz.key})",
-            "received (UTC)",
-            "status",
-            "sender",
-            "sender name",
-            "subject",
-            "numbers",
-            "documents",
-            "reason",
-        ]
-    )
+def log_headings(tz: ZoneInfo) -> list[str]:
+    return [
+        "id",
+        f"received ({tz.key})",
+        "received (UTC)",
+        "status",
+        "sender",
+        "sender name",
+        "subject",
+        "numbers",
+        "documents",
+        "late",
+        "reason",
+    ]
+
+
+def log_rows(entries: Iterable[dict[str, Any]], tz: ZoneInfo) -> Iterator[list[str | datetime | int]]:
+    """One row per message, its documents in one cell; times naive, in the zone and in UTC."""
     for e in entries:
         received = datetime.strptime(e["received_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=ZoneInfo("UTC"))
-        cells = [
-            str(e["id"]),
-            received.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
-            e["received_at"],
+        late = any(f["code"].startswith("deadline.late") for f in e["findings"]) or any(
+            f["code"].startswith("deadline.late") for d in e["documents"] for f in d["findings"]
+        )
+        yield [
+            e["id"],
+            received.astimezone(tz).replace(tzinfo=None),
+            received.replace(tzinfo=None),
             e["status"],
             e["sender"] or "",
             e["sender_name"] or "",
             e["subject"] or "",
             "; ".join(d["number"] for d in e["documents"] if d["number"]),
             "; ".join(f"{d['filename'] or '(no name)'} [{d['status']}]" for d in e["documents"]),
+            "late" if late else "",
             e["reason"] or "",
         ]
+
+
+def write_csv(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo, bom: bool = False) -> None:
+    """One row per message, its documents in one cell; a formula-like cell is made inert.
+    `bom`: a UTF-8 byte order mark first, so that Excel shows the names right."""
+    if bom:
+        out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(log_headings(tz))
+    for row in log_rows(entries, tz):
+        cells = [c.strftime("%Y-%m-%d %H:%M:%S") if isinstance(c, datetime) else str(c) for c in row]
         # A spreadsheet runs a cell starting with these as a formula (CSV injection).
         writer.writerow(["'" + c if c.startswith(("=", "+", "-", "@", "\t", "\r")) else c for c in cells])
 
 
-def write_table(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo) -> None:
+def write_table(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo, narrowed: bool = False) -> None:
+    """A table for a terminal; `narrowed`: the entries were filtered (an empty list then says so)."""
     headings = ("#", f"Received ({tz.key})", "Status", "From", "Subject", "Documents")
     rows = []  # short cut strings: the widths need every row first
     for e in entries:
@@ -263,7 +349,7 @@ def write_table(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo) ->
             )
         )
     if not rows:
-        out.write("No messages recorded yet.\n")
+        out.write("No message matches these filters.\n" if narrowed else "No messages recorded yet.\n")
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)]
     out.write("  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip() + "\n")

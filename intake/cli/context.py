@@ -12,7 +12,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta
+from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -152,13 +152,22 @@ def deliver_now(settings: Settings, sessions: sessionmaker[Session]) -> str:
 
 def parse_time(text: str, settings: Settings, end_of_day: bool) -> datetime:
     """A date (local midnight; the next one for --until) or a date-time, local unless it has an offset."""
-    zone = settings.event.timezone
+    from intake.listing import read_when
+
     try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").date()
-            moment = datetime.combine(day, time(0), tzinfo=zone)
-            return moment + timedelta(days=1) if end_of_day else moment
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise Refused(f"not a date or date-time: {text!r} (use 2026-04-30 or 2026-04-30T18:00)") from None
-    return value if value.tzinfo else value.replace(tzinfo=zone)
+        return read_when(text, settings.event.timezone, end_of_day)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
+def when_argument(text: str) -> str:
+    """An argparse type: a --since/--until that cannot be read is a usage error (exit 2)."""
+    from zoneinfo import ZoneInfo
+
+    from intake.listing import read_when
+
+    try:
+        read_when(text, ZoneInfo("UTC"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

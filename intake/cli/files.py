@@ -22,7 +22,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     zone = settings.event.timezone.key
     if args.format == "csv":
         text = io.StringIO()
-        write_csv(rows, text, zone)
+        write_csv(rows, text, zone, bom=not args.no_bom)
         data = text.getvalue().encode("utf-8")
     else:
         buffer = io.BytesIO()
@@ -65,6 +65,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     p.add_argument("--out", metavar="FILE", help="write to FILE (default: stdout)")
+    p.add_argument(
+        "--no-bom",
+        action="store_true",
+        help="CSV without the UTF-8 byte order mark that makes Excel read the names right",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("documents", help="write documents' files under names built from their numbers")

@@ -1,13 +1,15 @@
 """The documents list the secretariat publishes, and the documents' files.
 
 `document_rows` is one row per numbered document (number, title, source,
-contacts, received, status, file names), in number order, revisions after
-their original. `write_csv` and `write_xlsx` write it; every cell that came
-from a contributor is written as text, and in CSV a cell that a spreadsheet
-would take for a formula (=, +, -, @ first) is prefixed with an apostrophe
-(OWASP's advice against CSV injection). `write_documents` writes the files
-under names built from their numbers only: a sender's file name is never a
-path.
+contacts, received, status, late, file names), in number order, revisions
+after their original; `log_xlsx` is the intake log (every message, as
+filtered) as a workbook. `write_csv` and `write_xlsx` write the documents;
+every cell that came from a contributor is written as text, and in CSV a cell
+that a spreadsheet would take for a formula (=, +, -, @ first) is prefixed with
+an apostrophe (OWASP's advice against CSV injection). Times are real date-time
+cells in a workbook (in the event's zone, and in UTC), so they sort and filter
+as dates. `write_documents` writes the files under names built from their
+numbers only: a sender's file name is never a path.
 """
 
 from __future__ import annotations
@@ -18,21 +20,35 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from intake.config import EventSettings
 from intake.desk import Refused
-from intake.desk.show import local_time, utc_time
 from intake.domain import DocumentRole, DocumentStatus
 from intake.models import Document, InboundMessage
 from intake.revisions import normalise_number
 from intake.store import BlobStore
 
-HEADINGS = ("Number", "Title", "Source", "Contacts", "Received", "Received (UTC)", "Status", "File names")
+HEADINGS = (
+    "Number",
+    "Title",
+    "Source",
+    "Contacts",
+    "Received",
+    "Received (UTC)",
+    "Status",
+    "Late",
+    "File names",
+)
+LATE_MARK = "admitted late"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+SHEET_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _EXTENSIONS = {"docx": "docx", "doc": "doc", "docm": "docm", "pdf": "pdf", "zip": "zip"}
 
@@ -43,22 +59,44 @@ class DocumentRow:
     title: str
     source: str
     contacts: str
-    received: str  # in the event's zone
-    received_utc: str
+    received: datetime  # aware
+    zone: ZoneInfo  # the event's
     status: str
+    late: str  # LATE_MARK for a document received after the deadline and admitted, else ""
     file_names: str
 
-    def cells(self) -> tuple[str, ...]:
+    def values(self) -> tuple[str | datetime, ...]:
+        """The cells, the times as naive date-times (local, then UTC) as a workbook holds them."""
         return (
             self.number,
             self.title,
             self.source,
             self.contacts,
-            self.received,
-            self.received_utc,
+            _naive(self.received, self.zone),
+            _naive(self.received, UTC),
             self.status,
+            self.late,
             self.file_names,
         )
+
+    def cells(self) -> tuple[str, ...]:
+        return tuple(_text(v) for v in self.values())
+
+
+def _naive(moment: datetime, zone: ZoneInfo | Any) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None, microsecond=0)
+
+
+def _text(value: str | datetime | int | None) -> str:
+    if isinstance(value, datetime):
+        return value.strftime(TIME_FORMAT)
+    return "" if value is None else str(value)
+
+
+def arrived_late(message: InboundMessage) -> bool:
+    """Judged late when it arrived (the deadline finding), whatever was decided since."""
+    codes = [f.code for f in message.findings] + [f.code for d in message.documents for f in d.findings]
+    return any(code.startswith("deadline.late") for code in codes)
 
 
 def _order(number: str) -> tuple[int, int, str]:
@@ -87,7 +125,12 @@ def _numbered(session: Session, event: EventSettings) -> list[Document]:
         select(Document)
         .join(InboundMessage, Document.message_id == InboundMessage.id)
         .where(InboundMessage.event == event.id, Document.number.is_not(None))
-        .options(selectinload(Document.message).selectinload(InboundMessage.documents))
+        .options(
+            selectinload(Document.message)
+            .selectinload(InboundMessage.documents)
+            .selectinload(Document.findings),
+            selectinload(Document.message).selectinload(InboundMessage.findings),
+        )
     ).all()
     return sorted(documents, key=lambda d: _order(d.number or ""))
 
@@ -108,9 +151,10 @@ def document_rows(session: Session, event: EventSettings) -> list[DocumentRow]:
                 title=" ".join((d.title or "").split()),
                 source=" ".join((d.source or "").split()),
                 contacts=_contacts(d),
-                received=local_time(message.received_at, event.timezone) or "",
-                received_utc=utc_time(message.received_at) or "",
+                received=message.received_at,
+                zone=event.timezone,
                 status=d.status,
+                late=LATE_MARK if arrived_late(message) else "",
                 file_names="; ".join(names),
             )
         )
@@ -121,38 +165,73 @@ def _inert(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def write_csv(rows: Sequence[DocumentRow], out: IO[str], zone: str) -> None:
-    """UTF-8 CSV with a header row (write a BOM first if the reader is Excel)."""
+BOM = "\ufeff"  # first in a CSV file, so that Excel reads it as UTF-8
+
+
+def _headings(zone: str) -> list[str]:
+    return [h if h != "Received" else f"Received ({zone})" for h in HEADINGS]
+
+
+def write_csv(rows: Sequence[DocumentRow], out: IO[str], zone: str, bom: bool = True) -> None:
+    """UTF-8 CSV with a header row, after a BOM (Excel then shows the names right)."""
+    if bom:
+        out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([h if h != "Received" else f"Received ({zone})" for h in HEADINGS])
+    writer.writerow(_headings(zone))
     for row in rows:
         writer.writerow([_inert(c) for c in row.cells()])
 
 
 def write_xlsx(rows: Sequence[DocumentRow], out: IO[bytes], zone: str, title: str) -> None:
+    widths = (22, 50, 36, 50, 20, 20, 12, 14, 40)
+    write_sheet(out, "Documents", title, _headings(zone), [r.values() for r in rows], widths)
+
+
+def write_sheet(
+    out: IO[bytes],
+    name: str,
+    title: str,
+    headings: Sequence[str],
+    rows: Iterable[Sequence[str | datetime | int | None]],
+    widths: Sequence[int],
+) -> None:
+    """One sheet: a bold, frozen header row; text as text (never a formula), date-times as dates."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = "Documents"
-    for column, heading in enumerate(HEADINGS, start=1):
-        cell = sheet.cell(
-            row=1, column=column, value=heading if heading != "Received" else f"Received ({zone})"
-        )
-        cell.font = Font(bold=True)
+    sheet.title = name
+    for column, heading in enumerate(headings, start=1):
+        sheet.cell(row=1, column=column, value=heading).font = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
     for r, row in enumerate(rows, start=2):
-        for column, value in enumerate(row.cells(), start=1):
+        for column, value in enumerate(row, start=1):
             cell = sheet.cell(row=r, column=column, value=value)
-            # openpyxl reads a leading "=" as a formula: a contributor's title must stay text.
-            cell.data_type = "s"
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for letter, width in zip("ABCDEFGH", (22, 50, 36, 50, 24, 24, 12, 40), strict=True):
-        sheet.column_dimensions[letter].width = width
+            if isinstance(value, datetime):
+                cell.number_format = SHEET_TIME_FORMAT
+            elif isinstance(value, str):
+                # openpyxl reads a leading "=" as a formula: a contributor's title must stay text.
+                cell.data_type = "s"
+            cell.alignment = wrap
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
     sheet.freeze_panes = "A2"
     book.properties.title = title
     book.save(out)
+
+
+# --- the intake log as a workbook -----------------------------------------------------------
+
+
+def log_xlsx(entries: Iterable[dict[str, Any]], out: IO[bytes], zone: ZoneInfo, title: str) -> None:
+    """The intake log's rows (intake.listing.log_rows) as a workbook, the times as dates."""
+    from intake.listing import log_headings, log_rows
+
+    widths = (8, 20, 20, 12, 32, 28, 50, 22, 50, 14, 40)
+    write_sheet(out, "Intake log", title, log_headings(zone), log_rows(entries, zone), widths)
 
 
 # --- the files ------------------------------------------------------------------------------
@@ -225,3 +304,10 @@ def _put(store: BlobStore, target: Path, document: Document) -> Path:
 
 def row_dicts(rows: Iterable[DocumentRow]) -> list[dict[str, str]]:
     return [dict(zip(HEADINGS, r.cells(), strict=True)) for r in rows]
+
+
+def document_download_name(document: Document, fallback_name: str) -> str:
+    """A document's download name: its number (JCA-MV-I-004.docx) once numbered."""
+    if document.number:
+        return f"{safe_stem(document.number)}.{_extension(document)}"
+    return fallback_name

@@ -4,7 +4,7 @@ Actions need the admin role (a viewer gets 403)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -12,15 +12,19 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from intake.compose import time_left
 from intake.desk import Refused, actions, reprocess
 from intake.desk.show import details, find_message, original_text
-from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, meaning
-from intake.listing import SORTS, LogFilter, count_messages, message_entries, status_counts
+from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, MessageStatus, meaning
+from intake.listing import SORTS, LogFilter, count_messages, message_entries, read_when, status_counts
 from intake.models import Document, InboundMessage, utcnow
 from intake.web.context import PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
 
 blueprint = Blueprint("submissions", __name__)
 
+STATUSES = frozenset(s.value for s in MessageStatus)
 
-def _filter() -> tuple[LogFilter, dict[str, str], int]:
+
+def list_filter() -> tuple[LogFilter, dict[str, str], int, list[str]]:
+    """The list's filter from the query string, and what in it cannot be read (refused, not
+    ignored: a list that silently drops a date would look filtered and is not)."""
     args = {
         k: (request.args.get(k) or "").strip()[:200]
         for k in ("status", "since", "until", "sender", "q", "sort", "order")
@@ -28,41 +32,43 @@ def _filter() -> tuple[LogFilter, dict[str, str], int]:
     page = max(1, number(request.args.get("page"), 1))
     sort = args["sort"] if args["sort"] in SORTS else "received"
     descending = args["order"] != "asc"
+    event = desk().settings.event
+    problems: list[str] = []
+    bounds: dict[str, datetime | None] = {}
+    for key, label in (("since", "From"), ("until", "Until")):
+        try:
+            bounds[key] = read_when(args[key], event.timezone, key == "until") if args[key] else None
+        except ValueError as exc:
+            bounds[key] = None
+            problems.append(f"{label}: {exc}")
+    if args["status"] and args["status"] not in STATUSES:
+        problems.append(f"Status: there is no status {args['status']!r}")
     f = LogFilter(
-        event=desk().settings.event.id,
+        event=event.id,
         status=args["status"] or None,
-        since=_date(args["since"], end=False),
-        until=_date(args["until"], end=True),
+        since=bounds["since"],
+        until=bounds["until"],
         sender=args["sender"] or None,
         search=args["q"] or None,
+        numbering=(event,),
         sort=sort,
         descending=descending,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )
     args["sort"], args["order"] = sort, "desc" if descending else "asc"
-    return f, args, page
-
-
-def _date(text: str, end: bool) -> datetime | None:
-    if not text:
-        return None
-    try:
-        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=desk().settings.event.timezone)
-    except ValueError:
-        return None
-    return day + timedelta(days=1) if end else day
+    return f, args, page, problems
 
 
 @blueprint.get("/")
-def index() -> str:
-    f, args, page = _filter()
+def index() -> Any:
+    f, args, page, problems = list_filter()
     event = desk().settings.event
     with desk().sessions() as session:
-        entries = message_entries(session, where=f)
-        total = count_messages(session, f)
+        entries = [] if problems else message_entries(session, where=f)
+        total = 0 if problems else count_messages(session, f)
         counts = status_counts(session, event.id)
-    return render_template(
+    page_text = render_template(
         "list.html",
         entries=entries,
         total=total,
@@ -74,7 +80,11 @@ def index() -> str:
         deadline=event.deadline,
         left=time_left(event.deadline, utcnow()),
         sorts=list(SORTS),
+        problems=problems,
+        narrowed=f.narrowed,
+        filters={k: args[k] for k in ("status", "since", "until", "sender", "q") if args[k]},
     )
+    return (page_text, 400) if problems else page_text
 
 
 @blueprint.get("/messages/<int:message_id>")

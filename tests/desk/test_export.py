@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import re
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,9 +60,22 @@ def test_export_opens_in_libreoffice_with_one_row_per_document(
         ),
         (mail.message(late, "Late", [("late.docx", mail.docx("Late", late))]), mail.after),
     )
+    entries = json.loads(cli(env, "log", "--format", "json").stdout)
+    late_id = next(e["id"] for e in entries if e["status"] == "late")
+    cli(env, "admit", str(late_id), "--reason", "the chair agreed", "--no-send", check=True)
     csv_file, xlsx_file = tmp_path / "documents.csv", tmp_path / "documents.xlsx"
     cli(env, "export", "--format", "csv", "--out", str(csv_file), check=True)
     cli(env, "export", "--format", "xlsx", "--out", str(xlsx_file), check=True)
+    # A BOM first, like the dashboard's download, so that Excel reads the names as UTF-8.
+    assert csv_file.read_bytes().startswith("\ufeffNumber,".encode())
+    plain = tmp_path / "plain.csv"
+    cli(env, "export", "--format", "csv", "--no-bom", "--out", str(plain), check=True)
+    assert plain.read_bytes() == csv_file.read_bytes()[3:]
+    # The times are date-times in the workbook, not text.
+    ours = load_workbook(xlsx_file).active
+    assert ours is not None
+    assert isinstance(ours["E2"].value, datetime) and isinstance(ours["F2"].value, datetime)
+    assert ours["E2"].value - ours["F2"].value in (timedelta(hours=1), timedelta(hours=2))
 
     # LibreOffice reads our CSV (as UTF-8, comma-separated) and writes it back as a workbook...
     from_csv = _convert(soffice, lo_profile, csv_file, "xlsx", tmp_path / "a", infilter="CSV:44,34,76,1")
@@ -83,9 +99,15 @@ def test_export_opens_in_libreoffice_with_one_row_per_document(
             "Received (Europe/Zurich)",
             "Received (UTC)",
             "Status",
+            "Late",
             "File names",
         ]
-        assert [r[0] for r in documents] == ["JCA-MV-I-001", "JCA-MV-I-001 Rev.1", "JCA-MV-I-002"]
+        assert [r[0] for r in documents] == [
+            "JCA-MV-I-001",
+            "JCA-MV-I-001 Rev.1",
+            "JCA-MV-I-002",
+            "JCA-MV-I-003",
+        ]
         by_number = {r[0]: dict(zip(header, r, strict=True)) for r in documents}
         one, rev, two = by_number["JCA-MV-I-001"], by_number["JCA-MV-I-001 Rev.1"], by_number["JCA-MV-I-002"]
         # A title that looks like a formula stays text: nothing is evaluated.
@@ -94,8 +116,12 @@ def test_export_opens_in_libreoffice_with_one_row_per_document(
         assert one["Source"] == jane.organization and two["Source"] == wang.organization
         assert jane.address in one["Contacts"] and jane.name in one["Contacts"]
         assert wang.address in two["Contacts"]
-        assert one["Received (UTC)"].endswith("UTC") and one["Received (Europe/Zurich)"][:4] == "2026"
+        assert re.fullmatch(r"2026-04-27 \d\d:\d\d:\d\d", one["Received (UTC)"]), one
+        assert one["Received (Europe/Zurich)"][:10] == "2026-04-27"
         assert {r["Status"] for r in by_number.values()} == {"accepted"}
+        # The late document the chair admitted is marked so; the others are not.
+        assert by_number["JCA-MV-I-003"]["Late"] == "admitted late"
+        assert {one["Late"], rev["Late"], two["Late"]} == {""}
         assert one["File names"] == "roadmap.docx" and rev["File names"] == "roadmap v2.docx"
         assert two["File names"] == "数字身份.docx; 数字身份.pdf"
 
@@ -108,6 +134,7 @@ def test_export_opens_in_libreoffice_with_one_row_per_document(
         "JCA-MV-I-001.docx",
         "JCA-MV-I-002-companion.pdf",
         "JCA-MV-I-002.docx",
+        "JCA-MV-I-003.docx",
     ]
     digest = hashlib.sha256((out / "JCA-MV-I-002.docx").read_bytes()).hexdigest()
     assert digest == hashlib.sha256(second).hexdigest()

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -34,7 +33,6 @@ from tests.support.smtp import SmtpSink, free_port
 
 pytestmark = pytest.mark.dovecot
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN, ADMIN_PASSWORD = "anna", "correct horse battery"
 VIEWER, VIEWER_PASSWORD = "victor", "viewer password 1"
 XSS_SUBJECT = '<script>window.__xss=1</script>"><img src=x onerror="window.__xss=2">'
@@ -75,16 +73,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
         (mail.message(p[1], "Late input", [("late.docx", mail.docx("Late thoughts", p[1]))]), mail.after),
         (mail.message(p[2], XSS_SUBJECT, [(XSS_FILE, mail.docx(XSS_TITLE, p[2]))]), mail.before),
     )
-    for name, password, role in ((ADMIN, ADMIN_PASSWORD, "admin"), (VIEWER, VIEWER_PASSWORD, "viewer")):
-        added = subprocess.run(
-            env.command("user", "add", name, "--role", role, "--password-stdin", "--as", "setup"),
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            env=env.env(),
-            timeout=60,
-        )
-        assert added.returncode == 0, added.stderr
+    add_desk_users(env)
     port = free_port()
     server = env.popen("web", "--port", str(port), "--idle-minutes", "30")
     try:
@@ -103,6 +92,20 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
             pass
 
 
+def add_desk_users(env: IntakeEnv) -> None:
+    """The admin and the viewer the browser signs in as, through `intake user add`."""
+    for name, password, role in ((ADMIN, ADMIN_PASSWORD, "admin"), (VIEWER, VIEWER_PASSWORD, "viewer")):
+        added = subprocess.run(
+            env.command("user", "add", name, "--role", role, "--password-stdin", "--as", "setup"),
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            env=env.env(),
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+
+
 def _wait_for(port: int, server: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -114,30 +117,6 @@ def _wait_for(port: int, server: subprocess.Popen[str]) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("intake web did not start listening")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (bash tests/run.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def _sign_in(page: object, base: str, name: str, password: str) -> None:
