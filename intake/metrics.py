@@ -3,8 +3,9 @@
 The figures come from the database (the source of truth) at the moment they
 are asked for, plus what only the running service knows (its last successful
 poll, how long polls take). /metrics is Prometheus's text format, written by
-prometheus-client; /healthz answers 200 when the database is reachable and a
-poll succeeded within the last few intervals, else 503 with the reason.
+prometheus-client; /healthz answers 200 when the database is reachable, the
+last poll succeeded (within the last few intervals) and the last delivery run
+could reach the SMTP server, else 503 with the reason.
 """
 
 from __future__ import annotations
@@ -76,16 +77,29 @@ class ServiceState:
         self.last_duration: float | None = None
         self.polls = 0
         self.failures = 0
+        # Why the last poll, or the last delivery run, failed; "" once one succeeds again.
+        self.poll_error = ""
+        self.delivery_error = ""
         self._lock = threading.Lock()
 
     def poll_succeeded(self, duration: float) -> None:
         with self._lock:
             self.last_success, self.last_duration = datetime.now(UTC), duration
             self.polls += 1
+            self.poll_error = ""
 
-    def poll_failed(self) -> None:
+    def poll_failed(self, cause: str = "") -> None:
         with self._lock:
             self.failures += 1
+            self.poll_error = cause or "the poll failed"
+
+    def delivery_succeeded(self) -> None:
+        with self._lock:
+            self.delivery_error = ""
+
+    def delivery_failed(self, cause: str) -> None:
+        with self._lock:
+            self.delivery_error = cause
 
 
 class _Collector(Collector):
@@ -144,11 +158,16 @@ def health(
         entry: dict[str, Any] = {}
         if state.last_success is not None:
             entry["last_successful_poll"] = state.last_success.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if state.last_success is None and now - state.started > window:
+        if state.poll_error:
+            # Unhealthy from the first failure until a poll (recording and filing) succeeds.
+            entry["poll"] = state.poll_error
+        elif state.last_success is None and now - state.started > window:
             entry["poll"] = "no poll has succeeded since the service started"
         elif state.last_success is not None and now - state.last_success > window:
             entry["poll"] = f"no successful poll for over {int(window.total_seconds())} s"
-        ok = ok and "poll" not in entry
+        if state.delivery_error:
+            entry["delivery"] = state.delivery_error
+        ok = ok and "poll" not in entry and "delivery" not in entry
         report[event] = entry
     report["status"] = "ok" if ok else "failing"
     return ok, report

@@ -69,6 +69,7 @@ class DeliveryReport:
     retried: int = 0  # transient failure: back to pending with backoff
     failed: int = 0  # permanent failure, or out of attempts
     reclaimed: int = 0  # stuck in `sending` past the lease: back to pending
+    unreachable: str = ""  # why the SMTP server could not be reached (the replies wait), or ""
 
 
 # --- authentication: the seam for XOAUTH2 ---------------------------------------------
@@ -434,6 +435,7 @@ async def deliver_pending_async(
     # The secretariat's copy goes in the envelope only: the contributor sees no Bcc header.
     copies = list(settings.event.replies.copy_to)
     sent = retried = failed = 0
+    unreachable = ""
     _record_unrecorded(session_factory)
     reclaimed = reclaim_stale(session_factory, event_id, now_fn(), lease_for(settings.smtp))
     if reclaimed:
@@ -463,8 +465,9 @@ async def deliver_pending_async(
                     if is_transient(exc):
                         # The server is down, not this reply at fault: it stays due,
                         # with no attempt counted, and the next run sends it.
-                        _release(session_factory, job, worker, _server_text(exc))
-                        log.warning("outbox: SMTP server unreachable, replies wait: %s", _server_text(exc))
+                        unreachable = _server_text(exc)
+                        _release(session_factory, job, worker, unreachable)
+                        log.warning("outbox: SMTP server unreachable, replies wait: %s", unreachable)
                         break
                     _mark_failed_attempt(
                         session_factory, job, worker, now_fn(), _server_text(exc), False, max_attempts
@@ -506,7 +509,9 @@ async def deliver_pending_async(
     finally:
         if client is not None:
             await _disconnect(client)
-    return DeliveryReport(sent=sent, retried=retried, failed=failed, reclaimed=reclaimed)
+    return DeliveryReport(
+        sent=sent, retried=retried, failed=failed, reclaimed=reclaimed, unreachable=unreachable
+    )
 
 
 def deliver_pending(

@@ -24,7 +24,7 @@ from intake.config import Settings
 from intake.domain import ReplyStatus, folder_for
 from intake.mailbox import Mailbox, batches
 from intake.models import InboundMessage, Reply, utcnow
-from intake.outbox import deliver_pending
+from intake.outbox import DeliveryReport, deliver_pending
 from intake.record import Place, enter_folder, record_message, recorded_uids
 from intake.store import BlobStore
 
@@ -186,7 +186,7 @@ def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) ->
     return len(due)
 
 
-def deliver_and_copy(settings: Settings, sessions: sessionmaker[Session]) -> None:
+def deliver_and_copy(settings: Settings, sessions: sessionmaker[Session]) -> DeliveryReport:
     """Send what the outbox holds; then copy what was sent to the Sent folder."""
     delivery = deliver_pending(
         sessions, settings, worker=f"{socket.gethostname()}:{os.getpid()}", limit=100_000
@@ -198,3 +198,4 @@ def deliver_and_copy(settings: Settings, sessions: sessionmaker[Session]) -> Non
     copied = copy_replies_to_sent(settings, sessions)
     if copied:
         log.info("copied %s replies to %s", copied, settings.imap.sent_folder)
+    return delivery

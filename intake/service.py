@@ -8,8 +8,9 @@ scheduled poll stays on as a safety net.
 
 The outside world failing (IMAP, SMTP, the database) never stops the service:
 each failure is logged once with its cause, and the job is tried again with
-exponential backoff and jitter. SIGTERM/SIGINT: the message in hand is
-finished, then the process exits 0.
+exponential backoff and jitter, never more than `service.max_backoff` seconds
+apart: once a server is back, work resumes within that time. SIGTERM/SIGINT:
+the message in hand is finished, then the process exits 0.
 
 Replicas: each poll first takes the mailbox's poller lock (intake.lease); a
 replica that cannot take it skips its turn. On SQLite, a second `intake run`
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 IDLE_RENEW = timedelta(minutes=9)  # well before the 29 minutes of RFC 2177
 IDLE_CHECK = 20.0  # seconds per idle_check: how soon a stop or a dead link is noticed
-MAX_BACKOFF = timedelta(minutes=15)
 
 
 class ServiceRefused(Exception):
@@ -56,6 +56,7 @@ class Backoff:
     """Failures of one job: when to try again, and whether to say so again."""
 
     interval: float
+    ceiling: float  # the longest delay (max_backoff), never below the interval
     failures: int = 0
     last_cause: str = ""
     rng: random.Random = field(default_factory=random.Random)
@@ -68,8 +69,8 @@ class Backoff:
             # A reminder that it goes on, not the cause again: that was logged once.
             log.warning("still failing after %d attempts, for the reason logged above", self.failures)
         self.last_cause = cause
-        delay = min(self.interval * 2 ** (self.failures - 1), max(self.interval, MAX_BACKOFF.total_seconds()))
-        return delay * self.rng.uniform(0.8, 1.2)
+        delay = self.interval * 2 ** min(self.failures - 1, 32) * self.rng.uniform(0.8, 1.2)
+        return min(delay, max(self.interval, self.ceiling))
 
     def succeeded(self) -> None:
         if self.failures:
@@ -84,8 +85,8 @@ class EventRunner:
         self.service = service
         self.settings = settings
         self.id = settings.event.id
-        self.poll_backoff = Backoff(settings.poll_interval)
-        self.outbox_backoff = Backoff(settings.outbox_interval)
+        self.poll_backoff = Backoff(settings.poll_interval, settings.max_backoff)
+        self.outbox_backoff = Backoff(settings.outbox_interval, settings.max_backoff)
         self.state = ServiceState(settings.poll_interval)
         self.sqlite_lock: PollerLock | None = None
         # Set by trigger(): APScheduler drops a run asked for while the job is still
@@ -117,15 +118,10 @@ class EventRunner:
                     self.settings, self.service.sessions, self.service.store, should_stop=self.stopping.is_set
                 )
         except (MailboxError, StoreError) as exc:
-            self.state.poll_failed()
-            self._retry("poll", self.poll_backoff.failed(f"{self.id}: poll failed: {exc}"))
+            self._poll_failed(f"{self.id}: poll failed: {exc}")
             return
         except SQLAlchemyError as exc:
-            self.state.poll_failed()
-            self._retry(
-                "poll",
-                self.poll_backoff.failed(f"{self.id}: poll failed: database error: {_first_line(exc)}"),
-            )
+            self._poll_failed(f"{self.id}: poll failed: database error: {_first_line(exc)}")
             return
         self.poll_backoff.succeeded()
         self.state.poll_succeeded(time.monotonic() - started)
@@ -137,23 +133,32 @@ class EventRunner:
         if self.wanted["poll"].is_set():  # mail arrived while this poll ran (IDLE said so)
             self.trigger("poll")
 
+    def _poll_failed(self, cause: str) -> None:
+        self.state.poll_failed(cause)
+        self._retry("poll", self.poll_backoff.failed(cause))
+
     def outbox_job(self) -> None:
         self.wanted["outbox"].clear()
         try:
-            deliver_and_copy(self.settings, self.service.sessions)
+            delivery = deliver_and_copy(self.settings, self.service.sessions)
         except MailboxError as exc:
-            self._retry(
-                "outbox", self.outbox_backoff.failed(f"{self.id}: copying replies to Sent failed: {exc}")
-            )
+            self._outbox_failed(f"{self.id}: copying replies to Sent failed: {exc}")
             return
         except SQLAlchemyError as exc:
-            self._retry(
-                "outbox", self.outbox_backoff.failed(f"{self.id}: outbox: database error: {_first_line(exc)}")
-            )
+            self._outbox_failed(f"{self.id}: outbox: database error: {_first_line(exc)}")
             return
         self.outbox_backoff.succeeded()
+        if delivery.unreachable:
+            # The replies wait, due at once; the next run (outbox_interval) tries again.
+            self.state.delivery_failed(f"the SMTP server is unreachable: {delivery.unreachable}")
+        else:
+            self.state.delivery_succeeded()
         if self.wanted["outbox"].is_set():  # a poll queued replies while this run delivered
             self.trigger("outbox")
+
+    def _outbox_failed(self, cause: str) -> None:
+        self.state.delivery_failed(cause)
+        self._retry("outbox", self.outbox_backoff.failed(cause))
 
     def job_id(self, job: str) -> str:
         return f"{job}:{self.id}"
@@ -174,7 +179,7 @@ class EventRunner:
 
     def idle_watcher(self) -> None:
         """Keep an IMAP IDLE open on the folder; poll at once when mail arrives."""
-        backoff = Backoff(5.0)
+        backoff = Backoff(5.0, self.settings.max_backoff)
         while not self.stopping.is_set():
             try:
                 self._idle_once()

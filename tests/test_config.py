@@ -47,6 +47,7 @@ def test_no_config_file_runs_the_shipped_event_from_the_environment() -> None:
     assert settings.smtp.tls == "starttls" and settings.smtp.port == 587
     assert settings.database_url == "sqlite:///var/intake.db"
     assert settings.data_dir == Path("var")
+    assert settings.max_backoff == 300  # docs/operators.md, "After an outage"
 
 
 def test_every_documented_variable_overrides_the_file(tmp_path: Path) -> None:
@@ -67,8 +68,10 @@ def test_every_documented_variable_overrides_the_file(tmp_path: Path) -> None:
         "INTAKE_SMTP_CA_FILE": str(ca),
         "INTAKE_DEADLINE": "2026-09-01T12:00:00",
         "INTAKE_TIMEZONE": "Asia/Tokyo",
+        "INTAKE_MAX_BACKOFF": "120",
     }
     s = load_settings(env=env)
+    assert s.max_backoff == 120
     assert s.database_url == "postgresql://intake@db/intake"
     assert s.data_dir == Path("/srv/intake")
     assert (s.imap.port, s.imap.tls, s.imap.ca_file, s.imap.folder) == (1993, "starttls", ca, "Submissions")
@@ -119,6 +122,10 @@ def test_password_from_a_file_and_never_shown(tmp_path: Path) -> None:
         ({"INTAKE_SMTP_TLS": "maybe"}, "smtp.tls (INTAKE_SMTP_TLS): unknown value 'maybe'"),
         ({"INTAKE_TIMEZONE": "Mars/Olympus"}, "event.timezone (INTAKE_TIMEZONE): unknown IANA time zone"),
         ({"INTAKE_DEADLINE": "30/04/2026"}, "event.deadline (INTAKE_DEADLINE): must be a local date-time"),
+        (
+            {"INTAKE_MAX_BACKOFF": "0"},
+            "service.max_backoff (INTAKE_MAX_BACKOFF): must be between 1 and 86400",
+        ),
         (
             {"INTAKE_IMAP_PASSWORD": "", "INTAKE_IMAP_PASSWORD_FILE": "/nonexistent/pw"},
             "imap.password (INTAKE_IMAP_PASSWORD_FILE): password file /nonexistent/pw does not exist",

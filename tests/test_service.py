@@ -6,6 +6,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,13 +184,12 @@ def test_metrics_healthz_status_and_json_logs(
         migrated_url,
         smtp_port=smtp_sink.port,
     )
-    _set(env, f"poll_interval = 2\noutbox_interval = 1\nmetrics_port = {port}|")
+    _set(env, f"poll_interval = 2\noutbox_interval = 1\nmax_backoff = 5\nmetrics_port = {port}|")
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(40)])
     log = tmp_path / "service.log"
     process = env.popen("--log-format", "json", "run", log=log)
     try:
         wait_until(lambda: len(env.log_json()) == 40, timeout=60)
-        time.sleep(2.5)
 
         def get(path: str) -> tuple[int, str]:
             try:
@@ -198,8 +198,14 @@ def test_metrics_healthz_status_and_json_logs(
             except urllib.error.HTTPError as exc:
                 return exc.code, exc.read().decode()
 
-        code, body = get("/healthz")
-        assert code == 200 and json.loads(body)["status"] == "ok", body
+        def healthz() -> tuple[int, dict[str, Any]]:
+            code, body = get("/healthz")
+            return code, json.loads(body)
+
+        # Healthy once a poll has succeeded since everything was recorded.
+        wait_until(
+            lambda: healthz()[0] == 200, timeout=60, message=lambda: f"/healthz never said 200: {healthz()}"
+        )
         code, body = get("/metrics")
         assert code == 200
         families = {f.name: f for f in text_string_to_metric_families(body)}
@@ -217,10 +223,21 @@ def test_metrics_healthz_status_and_json_logs(
         assert state["backlog"] == 0 and state["messages"] == dict(expected)
         assert state["last_poll"] is not None
 
+        # Unhealthy from the first failed poll, with the cause; healthy again after the next good one.
         dovecot.kill()
-        time.sleep(7)  # more than three poll intervals without success
-        code, body = get("/healthz")
-        assert code == 503 and "poll" in json.loads(body)["jca-mv-2"]
+        wait_until(
+            lambda: healthz()[0] == 503,
+            timeout=60,
+            message=lambda: f"/healthz stayed {healthz()} with IMAP down",
+        )
+        code, answer = healthz()
+        assert "IMAP server" in answer["jca-mv-2"]["poll"], answer
+        dovecot.start()
+        wait_until(
+            lambda: healthz()[0] == 200,
+            timeout=120,
+            message=lambda: f"/healthz stayed {healthz()} with IMAP back",
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

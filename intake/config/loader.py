@@ -41,6 +41,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INTAKE_DATA_DIR": ("service", "data_dir"),
     "INTAKE_LOG_LEVEL": ("service", "log_level"),
     "INTAKE_POLL_INTERVAL": ("service", "poll_interval"),
+    "INTAKE_MAX_BACKOFF": ("service", "max_backoff"),
     "INTAKE_IMAP_IDLE": ("imap", "idle"),
     "INTAKE_METRICS_HOST": ("service", "metrics_host"),
     "INTAKE_METRICS_PORT": ("service", "metrics_port"),
@@ -166,6 +167,9 @@ class Settings:
     log_level: str
     poll_interval: int
     outbox_interval: int
+    # Seconds: the longest wait between two attempts after a failure (a server or the
+    # database away), so the service is back at work at most this long after they are.
+    max_backoff: int
     metrics_host: str
     metrics_port: int  # 0: no /healthz and /metrics
     imap: ImapSettings
@@ -396,6 +400,7 @@ class _Reader:
             log_level=self.choice("service", "log_level", "info", ("debug", "info", "warning", "error")),
             poll_interval=self.integer("service", "poll_interval", 60, 1, 86400),
             outbox_interval=self.integer("service", "outbox_interval", 30, 1, 86400),
+            max_backoff=self.integer("service", "max_backoff", 300, 1, 86400),
             metrics_host=self.text("service", "metrics_host", "127.0.0.1"),
             metrics_port=self.integer("service", "metrics_port", 0, 0, 65535),
             imap=(imap := self.imap()),

@@ -35,6 +35,7 @@ class Scale:
     seed: int
     cuts: int  # connections cut in the middle of a FETCH
     outages: int  # rounds of each server or database outage
+    recoveries: int  # Dovecot killed under `intake run` during filing, then back
 
 
 SCALE = Scale(
@@ -43,6 +44,7 @@ SCALE = Scale(
     seed=_number("INTAKE_KILL_SEED", 20260430, 20260430),
     cuts=_number("INTAKE_CUT_COUNT", 3, 30),
     outages=_number("INTAKE_OUTAGE_ROUNDS", 1, 5),
+    recoveries=_number("INTAKE_RECOVERY_ROUNDS", 3, 20),
 )
 
 

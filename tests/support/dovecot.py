@@ -83,6 +83,7 @@ class Dovecot:
         self._port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._binary = find_dovecot()
+        self.stale_locks_removed = 0  # see _remove_stale_locks
 
     # ---------------------------------------------------------------- properties
 
@@ -136,6 +137,7 @@ class Dovecot:
             raise DovecotError(f"port {self._port} was taken while Dovecot was stopped")
         self._write_config()
         self._remove_stale_pidfile()
+        self._remove_stale_locks()
 
         # A session of its own: every Dovecot child inherits it, which lets kill()
         # find exactly this instance's processes (and never another Dovecot's).
@@ -362,6 +364,18 @@ service imap-login {{
         # is gone, so any leftover file is stale.
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "run" / "master.pid").unlink()
+
+    def _remove_stale_locks(self) -> None:
+        """Dot-lock files a killed Dovecot left in the Maildir (dovecot-uidlist.lock). Dovecot
+        takes over one whose writer is dead at once, but not one left empty (killed between
+        creating it and writing its PID): that it waits out for MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT,
+        two minutes, and every command on that folder waits with it. Only this instance uses this
+        Maildir, and it is not running here, so every lock file is stale."""
+        mail = self.workdir / "mail"
+        for lock in mail.rglob("*.lock") if mail.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+                self.stale_locks_removed += 1
 
     def _wait_for_greeting(self) -> None:
         assert self._proc is not None

@@ -17,8 +17,13 @@ def poll_until(predicate: Callable[[], object], timeout: float = 60.0, every: fl
 
 
 def wait_until(
-    predicate: Callable[[], object], timeout: float = 60.0, message: str = "timed out", every: float = 0.2
+    predicate: Callable[[], object],
+    timeout: float = 60.0,
+    message: str | Callable[[], str] = "timed out",
+    every: float = 0.2,
 ) -> None:
-    """As poll_until, but a timeout fails the test with `message`."""
+    """As poll_until, but a timeout fails the test with `message` (called then, if callable:
+    say what was awaited and what was seen at the end)."""
     if not poll_until(predicate, timeout, every):
-        raise AssertionError(message)
+        text = message() if callable(message) else message
+        raise AssertionError(f"after {timeout:g} s: {text}")
