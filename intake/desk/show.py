@@ -20,7 +20,7 @@ from intake.config import EventSettings
 from intake.desk import Refused
 from intake.domain import SubjectType
 from intake.models import AuditEvent, Document, InboundMessage, Reply
-from intake.parse import Unparseable, parse_message
+from intake.parse import Part, Unparseable, parse_message
 from intake.revisions import normalise_number
 from intake.store import BlobStore
 
@@ -201,7 +201,37 @@ def _reply(r: Reply, zone: ZoneInfo) -> dict[str, Any]:
         "sent_at": iso(r.sent_at),
         "sent_local": local_time(r.sent_at, zone),
         "message_id": r.rfc_message_id,
+        "body_text": r.body_text,
     }
+
+
+def _stored_parts(store: BlobStore, row: InboundMessage) -> tuple[Part, ...] | None:
+    try:
+        return parse_message(store.get(row.sha256)).parts
+    except (OSError, ValueError, Unparseable):
+        return None
+
+
+def unjudged_parts(store: BlobStore, row: InboundMessage) -> list[dict[str, Any]]:
+    """The files a message carries that were never judged (a held message's, before release):
+    read from the stored bytes, so the secretariat can look at them before deciding."""
+    parts = () if row.documents else _stored_parts(store, row) or ()
+    return [
+        {"index": p.index, "filename": p.filename, "content_type": p.content_type, "size": len(p.payload)}
+        for p in parts
+    ]
+
+
+def unjudged_part(store: BlobStore, row: InboundMessage, index: int) -> tuple[str | None, bytes]:
+    """One of those files: its name as sent, and its bytes."""
+    if row.documents:
+        raise Refused(f"message #{row.id}'s files were judged: download them as its documents")
+    parts = _stored_parts(store, row)
+    if parts is None:
+        raise Refused(f"message #{row.id} cannot be read from the store")
+    if not 0 <= index < len(parts):
+        raise Refused(f"message #{row.id} has no file {index + 1}")
+    return parts[index].filename, parts[index].payload
 
 
 def original_text(store: BlobStore, row: InboundMessage, limit: int = 200_000) -> str:

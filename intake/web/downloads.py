@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort
 
+from intake.desk import Refused
 from intake.desk.export import (
     document_download_name,
     document_rows,
@@ -21,6 +22,7 @@ from intake.desk.export import (
     write_csv,
     write_xlsx,
 )
+from intake.desk.show import unjudged_part
 from intake.listing import iter_message_entries
 from intake.listing import write_csv as write_log_csv
 from intake.models import Document, InboundMessage, utcnow
@@ -64,6 +66,21 @@ def export(fmt: str) -> Response:
     buffer = io.BytesIO()
     write_xlsx(rows, buffer, zone.key, f"{event.acronym} documents")
     return attachment(buffer.getvalue(), f"{stem}.xlsx", XLSX)
+
+
+@blueprint.get("/messages/<int:message_id>/files/<int:index>")
+def unjudged_file(message_id: int, index: int) -> Any:
+    """A file of a message never judged (held): to look at before releasing it."""
+    d = desk()
+    with d.sessions() as session:
+        row = session.get(InboundMessage, message_id)
+        if row is None or row.event != d.settings.event.id:
+            abort(404)
+        try:
+            filename, data = unjudged_part(d.store, row, index)
+        except Refused as exc:
+            abort(404, description=str(exc))
+    return attachment(data, safe_filename(filename, f"message-{message_id}-file-{index + 1}"))
 
 
 @blueprint.get("/messages/<int:message_id>/original.eml")

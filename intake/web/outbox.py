@@ -8,6 +8,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import func, select
 
 from intake.desk import actions
+from intake.desk.preview import rehearse
 from intake.domain import ReplyStatus, SubjectType
 from intake.models import AuditEvent, Document, Reply
 from intake.web.context import PAGE_SIZE, act, admin, desk, number, pages
@@ -113,6 +114,9 @@ def resend(reply_id: int) -> Any:
         else url_for("outbox.outbox")
     )
     if request.method == "GET":
-        return render_template("confirm.html", action="resend", m=summary, preview=None, back=back)
+        rehearsal = rehearse(d.engine, lambda s: actions.resend(s, d.settings, reply_id, user.name))
+        return render_template(
+            "confirm.html", action="resend", m=summary, preview=None, rehearsal=rehearsal, back=back
+        )
     reason = (request.form.get("reason") or "").strip() or None
     return act(lambda: actions.resend(d.sessions, d.settings, reply_id, user.name, reason=reason), back)

@@ -4,14 +4,17 @@ Actions need the admin role (a viewer gets 403)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session, sessionmaker
 
 from intake.compose import time_left
 from intake.desk import Refused, actions, reprocess
-from intake.desk.show import details, find_message, original_text
+from intake.desk.preview import rehearse
+from intake.desk.show import details, find_message, original_text, unjudged_parts
 from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, MessageStatus, meaning
 from intake.listing import SORTS, LogFilter, count_messages, message_entries, read_when, status_counts
 from intake.models import Document, InboundMessage, utcnow
@@ -97,8 +100,9 @@ def message(message_id: int) -> str:
         except Refused:
             abort(404, description=f"there is no message #{message_id}")
         original = original_text(d.store, row)
+        unjudged = unjudged_parts(d.store, row)
     possible = [str(a) for a in MESSAGE_ACTIONS if meaning(found["status"]).allows(a)]
-    return render_template("message.html", m=found, original=original, possible=possible)
+    return render_template("message.html", m=found, original=original, possible=possible, unjudged=unjudged)
 
 
 @blueprint.get("/numbers/<path:number>")
@@ -122,42 +126,55 @@ def message_action(message_id: int, action: str) -> Any:
         row = session.get(InboundMessage, message_id)
         if row is None:
             abort(404)
-        summary = {"id": row.id, "subject": row.subject, "sender": row.sender, "status": row.status}
+        summary = {
+            "id": row.id,
+            "subject": row.subject,
+            "sender": row.sender,
+            "status": row.status,
+            # Spam or a forged sender: answering could reach an innocent person.
+            "quiet": row.status == MessageStatus.HELD,
+            # A reject refuses every document, the accepted and numbered ones too.
+            "numbered": [
+                doc.number for doc in row.documents if doc.number and doc.status == DocumentStatus.ACCEPTED
+            ],
+        }
     back = url_for("submissions.message", message_id=message_id)
     if request.method == "GET":
-        preview = None
+        preview = rehearsal = None
         if action == DeskAction.REPROCESS:
             try:
                 preview = reprocess.plan(d.sessions, d.settings, [message_id])
             except Refused as exc:
                 return render_template("done.html", ok=False, text=str(exc), back=back), 409
-        return render_template("confirm.html", action=action, m=summary, preview=preview, back=back)
+        else:
+            rehearsal = rehearse(d.engine, _decision(action, message_id, user.name, REASON_SHOWN, {}))
+        return render_template(
+            "confirm.html", action=action, m=summary, preview=preview, rehearsal=rehearsal, back=back
+        )
     if action == DeskAction.REPROCESS:
         return _reprocess(message_id, user.name, back)
-    form = request.form
-    reason = (form.get("reason") or "").strip() or None
-    revision_of = (form.get("revision_of") or "").strip() or None
-    as_new = form.get("as_new") == "yes"
+    reason = (request.form.get("reason") or "").strip() or None
+    run = _decision(action, message_id, user.name, reason, request.form)
+    return act(lambda: run(d.sessions), back)
+
+
+# What a rehearsed reply says where the person's reason will go (the page asks for it below).
+REASON_SHOWN = "[the reason you write below]"
+
+
+def _decision(
+    action: str, message_id: int, actor: str, reason: str | None, form: Mapping[str, str]
+) -> Callable[[sessionmaker[Session]], actions.Done]:
+    """The action as the form asks for it, on the sessions it is given (real, or a rehearsal's)."""
+    settings = desk().settings
     if action == DeskAction.REJECT:
         notify = form.get("notify", "yes") == "yes"
-        return act(
-            lambda: actions.reject(
-                d.sessions, d.settings, message_id, user.name, reason or "", notify=notify
-            ),
-            back,
-        )
+        return lambda s: actions.reject(s, settings, message_id, actor, reason or "", notify=notify)
     decide = actions.admit if action == DeskAction.ADMIT else actions.release
-    return act(
-        lambda: decide(
-            d.sessions,
-            d.settings,
-            message_id,
-            user.name,
-            reason=reason,
-            revision_of=revision_of,
-            as_new=as_new,
-        ),
-        back,
+    revision_of = (form.get("revision_of") or "").strip() or None
+    as_new = form.get("as_new") == "yes"
+    return lambda s: decide(
+        s, settings, message_id, actor, reason=reason, revision_of=revision_of, as_new=as_new
     )
 
 

@@ -19,14 +19,17 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from intake import db
 from intake.samples import Contributor
-from tests.desk.conftest import SCREENING, Mail, person
+from tests.desk.conftest import SCREENING, Mail, body, person, received
 from tests.desk.test_web import (
+    ADMIN,
+    ADMIN_PASSWORD,
     VIEWER,
     VIEWER_PASSWORD,
     Client,
@@ -39,6 +42,7 @@ from tests.support.dovecot import Dovecot
 from tests.support.fixtures import _serve
 from tests.support.intake_env import IntakeEnv, write_config
 from tests.support.smtp import SmtpSink, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.dovecot
 
@@ -54,6 +58,7 @@ class Site:
     base: str
     database: str
     ids: dict[str, int] = field(default_factory=dict)
+    flagged_docx: bytes = b""
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -78,7 +83,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         )
         mail = Mail(env, dovecot)
         p = [person(i) for i in range(6)]
-        flagged = {"X-Spam-Flag": "YES"}
+        flagged, flagged_docx = {"X-Spam-Flag": "YES"}, mail.docx("Flagged", p[3])
         mail.deliver(
             (
                 mail.message(OLGA, "Вклад в метавселенную", [("vklad.docx", mail.docx("Вклад", OLGA))]),
@@ -91,7 +96,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             (mail.message(p[1], "Late input one", [("late1.docx", mail.docx("Late one", p[1]))]), mail.after),
             (mail.message(p[2], "Late input two", [("late2.docx", mail.docx("Late two", p[2]))]), mail.after),
             (
-                mail.message(p[3], "Cheap pills", [("flagged.docx", mail.docx("Flagged", p[3]))], flagged),
+                mail.message(p[3], "Cheap pills", [("flagged.docx", flagged_docx)], flagged),
                 mail.before,
             ),
             (
@@ -120,7 +125,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "No file at all": "rejected",
             "(none)": "quarantined",
         }, statuses
-        yield Site(env, sink, f"http://127.0.0.1:{port}", request.param, ids)
+        yield Site(env, sink, f"http://127.0.0.1:{port}", request.param, ids, flagged_docx)
     finally:
         if server is not None:
             server.terminate()
@@ -242,3 +247,104 @@ def _get_bytes(site: Site, client: Client, path: str) -> bytes:
     connection.close()
     assert response.status == 200, (path, response.status)
     return data
+
+
+# --- replies: their text on the message page and in the outbox; each confirmation previews it ---
+
+
+def _replies_to(site: Site, address: str) -> list[email.message.EmailMessage]:
+    return [m for m in received(site.sink) if m["To"].addresses[0].addr_spec == address]
+
+
+def _lines(text: str) -> str:
+    """The text as a reader sees it (a flowed mail body keeps a space at the end of soft lines)."""
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _state(site: Site) -> list[tuple[int, str, int]]:
+    log = json.loads(site.env.run("log", "--format", "json", check=True).stdout)
+    return [(e["id"], e["status"], len(e["replies"])) for e in log]
+
+
+def test_reply_texts_are_shown_and_every_confirmation_previews_its_reply(site: Site, browser: object) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, ADMIN, ADMIN_PASSWORD)
+    before = _state(site)
+
+    # What the contributor received, word for word, on the message page and in the outbox.
+    wait_until(lambda: _replies_to(site, OLGA.address), 60, "Olga's acknowledgement never reached the sink")
+    [ack] = _replies_to(site, OLGA.address)
+    sent_text = _lines(body(ack))
+    assert "JCA-MV-I-001" in sent_text
+    page.goto(f"{site.base}/messages/{site.ids['Вклад в метавселенную']}")
+    shown = page.locator("pre.reply-text").first
+    assert shown.is_visible() and _lines(shown.inner_text()) == sent_text
+    assert "What the contributor received" in page.inner_text("tr.reply-body")
+    shown_json = json.loads(site.env.run("show", "JCA-MV-I-001", "--format", "json", check=True).stdout)
+    page.goto(f"{site.base}/outbox")
+    row = page.locator(f"tr#reply-{shown_json['replies'][0]['id']}-text")
+    assert not row.locator("pre.reply-text").is_visible()  # folded until asked for
+    row.locator("summary").click()
+    assert _lines(row.locator("pre.reply-text").inner_text()) == sent_text
+
+    # Admit: the acknowledgement that will go, with the number it will carry.
+    page.goto(f"{site.base}/messages/{site.ids['Late input one']}")
+    page.click("a.button:has-text('Admit')")
+    preview = page.inner_text("section.rehearsal")
+    assert "The reply that will go" in preview and person(1).address in preview
+    assert re.search(r"JCA-MV-I-00\d", page.inner_text("pre.reply-text")), preview
+
+    # Release: the held message judged as it would be, and its acknowledgement.
+    page.goto(f"{site.base}/messages/{site.ids['Cheap pills']}/release")
+    assert person(3).address in page.inner_text("section.rehearsal")
+    assert re.search(r"JCA-MV-I-00\d", page.inner_text("pre.reply-text"))
+
+    # Reject a held (spam) message: not writing to the sender is the default.
+    page.goto(f"{site.base}/messages/{site.ids['Cheap pills']}/reject")
+    assert page.is_checked("input[name=notify][value=no]")
+    assert "[the reason you write below]" in page.inner_text("pre.reply-text")
+    page.goto(f"{site.base}/messages/{site.ids['Вклад в метавселенную']}/reject")
+    assert not page.is_checked("input[name=notify][value=no]")
+
+    # Reject a partial message: its accepted, numbered document is refused too, and it says so.
+    page.goto(f"{site.base}/messages/{site.ids['Two files']}/reject")
+    warning = page.inner_text("main")
+    assert "JCA-MV-I-003" in warning and "refused too" in warning
+
+    # Resend: the same text again.
+    page.goto(f"{site.base}/messages/{site.ids['Вклад в метавселенную']}")
+    page.click("a:has-text('Resend')")
+    assert _lines(page.inner_text("pre.reply-text")) == sent_text
+
+    # Previewing changed nothing: no status, no reply, no number (the rehearsal was rolled back).
+    assert _state(site) == before
+    context.close()
+
+
+# --- a held message's files, before the decision ---------------------------------------------
+
+
+def test_a_held_messages_files_are_listed_and_downloadable_before_release(
+    site: Site, browser: object
+) -> None:
+    context = browser.new_context(accept_downloads=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, VIEWER, VIEWER_PASSWORD)
+    page.goto(f"{site.base}/messages/{site.ids['Cheap pills']}")
+    listed = page.locator("ul.unjudged li")
+    assert listed.count() == 1 and "flagged.docx" in listed.first.inner_text()
+    assert "held" in page.inner_text("main")
+    with page.expect_download() as info:
+        listed.first.locator("a:has-text('Download')").click()
+    download = info.value
+    assert download.suggested_filename == "flagged.docx"
+    assert Path(download.path()).read_bytes() == site.flagged_docx
+    response = page.request.get(site.base + listed.first.locator("a").get_attribute("href"))
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert page.request.get(f"{site.base}/messages/{site.ids['Cheap pills']}/files/7").status == 404
+    # A judged message's files are its documents, not served this way.
+    assert page.request.get(f"{site.base}/messages/{site.ids['Digital twins']}/files/0").status == 404
+    context.close()
