@@ -281,3 +281,27 @@ class WebSession(Base):
     expires_at: Mapped[datetime]
 
     user: Mapped[DeskUser] = relationship()
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins counted per client address, per account name and per trusted browser
+    (intake.desk.throttle). Kept here, not in memory, so restarts and replicas share it."""
+
+    __tablename__ = "signin_throttle"
+    __table_args__ = (
+        UniqueConstraint("scope", "key"),
+        Index("ix_signin_throttle_last_failure_at", "last_failure_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # address, account, device
+    key: Mapped[str] = mapped_column(String(64))  # an address (IPv6: its /64), a name, a token's SHA-256
+    account: Mapped[str | None] = mapped_column(String(64))  # device: the account it has signed in to
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    spread: Mapped[int] = mapped_column(Integer, default=0)  # account: failures from a changed address
+    last_address: Mapped[str | None] = mapped_column(String(64))
+    last_failure_at: Mapped[datetime | None]
+    blocked_until: Mapped[datetime | None]
+    refused: Mapped[int] = mapped_column(Integer, default=0)  # attempts refused in the current wait
+    audit_id: Mapped[int | None] = mapped_column(Integer)  # the audit row counting them
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,7 @@ TABLES = {
     "document_counter",
     "desk_user",  # issue 5: the secretariat's desk
     "web_session",
+    "signin_throttle",  # issue 13: sign-in throttle shared by restarts and replicas
 }
 
 

@@ -54,6 +54,7 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         idle_minutes=args.idle_minutes,
         proxy_user_header=args.trust_proxy_header,
         trusted_proxies=tuple(args.trusted_proxy or ("127.0.0.1", "::1")),
+        client_address_header=args.client_address_header,
         secure_cookies=args.secure_cookies,
         threads=args.threads,
     )
@@ -101,7 +102,14 @@ def register(sub: Any) -> None:
         "--trusted-proxy",
         action="append",
         metavar="ADDRESS",
-        help="the proxy's address: the header is believed from it alone (default 127.0.0.1 and ::1)",
+        help="the proxy's address: the headers are believed from it alone (default 127.0.0.1 and ::1)",
+    )
+    p.add_argument(
+        "--client-address-header",
+        metavar="HEADER",
+        help="take the client's address for the sign-in throttle from this header (e.g. "
+        "X-Forwarded-For, its last entry) when the request comes from a trusted proxy; "
+        "off by default: the connection's address",
     )
     p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
     p.add_argument("--threads", type=int, default=4)

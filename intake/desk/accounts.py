@@ -107,9 +107,10 @@ def list_users(sessions: sessionmaker[Session]) -> list[DeskUser]:
 
 
 def verify_password(sessions: sessionmaker[Session], name: str, password: str) -> DeskUser | None:
-    """The account if the password is right; None otherwise (after the same work either way)."""
-    if len(password) > MAX_PASSWORD:
-        return None
+    """The account if the password is right; None otherwise, after the same work whatever the
+    name, and whatever the password's length (a longer one is cut, then refused)."""
+    too_long = len(password) > MAX_PASSWORD
+    password = password[:MAX_PASSWORD]
     with sessions.begin() as session:
         user = session.scalars(select(DeskUser).where(DeskUser.name == name)).first()
         stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
@@ -117,7 +118,7 @@ def verify_password(sessions: sessionmaker[Session], name: str, password: str) -
             _HASHER.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if user is None or user.disabled or not user.password_hash:
+        if user is None or user.disabled or not user.password_hash or too_long:
             return None
         if _HASHER.check_needs_rehash(user.password_hash):
             user.password_hash = _HASHER.hash(password)

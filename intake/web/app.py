@@ -31,7 +31,6 @@ def create_app(settings: Settings, options: WebOptions | None = None) -> Flask:
         engine=engine,
         sessions=db.make_sessionmaker(engine),
         store=BlobStore(settings.data_dir),
-        throttle=signin.Throttle(),
     )
     app.jinja_env.globals.update(
         when=when, event=settings.event, STATUS_ORDER=[s.value for s in MessageStatus]

@@ -39,7 +39,6 @@ class Desk:
     engine: Engine
     sessions: sessionmaker[Session]
     store: BlobStore
-    throttle: Any
 
     @property
     def lifetime(self) -> timedelta:

@@ -22,5 +22,14 @@ def serve(settings: Settings, options: WebOptions) -> int:
             ", ".join(options.trusted_proxies),
         )
     log.info("the dashboard is at http://%s:%s/", options.host, options.port)
-    waitress_serve(app, host=options.host, port=options.port, threads=options.threads, ident="intake")
+    waitress_serve(
+        app,
+        host=options.host,
+        port=options.port,
+        threads=options.threads,
+        ident="intake",
+        # waitress drops X-Forwarded-* headers unless it trusts the proxy itself; the app checks
+        # the configured proxies (WebOptions.trusted_proxies) before believing the one it reads.
+        clear_untrusted_proxy_headers=options.client_address_header is None,
+    )
     return 0

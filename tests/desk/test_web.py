@@ -218,8 +218,9 @@ def test_hostile_text_is_shown_as_text_and_never_runs(desk: Desk, browser: objec
 class Client:
     """A bare HTTP client that keeps its cookies and follows no redirect."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, source: str | None = None) -> None:
         self.netloc = urlsplit(base).netloc
+        self.source = (source, 0) if source else None  # a loopback address to come from
         self.cookies: dict[str, str] = {}
 
     def request(
@@ -229,7 +230,7 @@ class Client:
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
-        connection = http.client.HTTPConnection(self.netloc, timeout=20)
+        connection = http.client.HTTPConnection(self.netloc, timeout=20, source_address=self.source)
         head = dict(headers or {})
         if self.cookies:
             head["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -243,6 +244,8 @@ class Client:
         for value in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = value.partition("=")
             self.cookies[name] = rest.split(";", 1)[0]
+            if "Expires=Thu, 01 Jan 1970" in value:
+                del self.cookies[name]
         connection.close()
         return response.status, {k.lower(): v for k, v in response.headers.items()}, text
 
@@ -295,6 +298,10 @@ def test_nothing_without_a_session_a_role_and_the_csrf_token(desk: Desk) -> None
         status, headers, text = anonymous.request("GET", path, headers={"X-Remote-User": ADMIN})
         assert status == 302 and headers["location"].startswith("/login"), path  # the proxy header is off
         assert "On time input" not in text and "@example" not in text and "PK" not in text  # nothing leaks
+    for method in ("HEAD", "OPTIONS"):  # asked without a session: sent to sign in, as a GET is
+        for path in ("/", "/documents/1/file", "/export.csv"):
+            status, headers, _ = anonymous.request(method, path)
+            assert status == 302 and headers["location"].startswith("/login"), (method, path, status)
     actions = [
         f"/messages/{on_time}/reject",
         f"/messages/{on_time}/reprocess",
@@ -328,6 +335,10 @@ def test_nothing_without_a_session_a_role_and_the_csrf_token(desk: Desk) -> None
     # An admin's forged POSTs: no token, a wrong one, or from another site.
     admin = Client(desk.base)
     admin_csrf = admin.sign_in(ADMIN, ADMIN_PASSWORD)
+    # A file keeps its own sandboxing policy; a page has the page policy.
+    status, headers, _ = admin.request("GET", "/documents/1/file")
+    assert status == 200 and headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert "form-action 'self'" in admin.request("GET", "/")[1]["content-security-policy"]
     assert admin.request("POST", f"/messages/{on_time}/reject", {"reason": "forged"})[0] == 403
     assert (
         admin.request("POST", f"/messages/{on_time}/reject", {"reason": "forged", "csrf_token": viewer_csrf})[
