@@ -23,6 +23,7 @@ from intake.cli import (
     database,
     demo,
     files,
+    precheck,
     reading,
     service,
 )
@@ -38,7 +39,7 @@ from intake.config import ConfigError, load_settings
 from intake.mailbox import MailboxError
 from intake.store import StoreError
 
-COMMAND_GROUPS = (database, check_config, service, reading, acting, files, accounts, check, demo)
+COMMAND_GROUPS = (database, check_config, service, reading, acting, files, accounts, check, precheck, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

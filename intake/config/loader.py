@@ -69,6 +69,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "INTAKE_EVENT_ADDRESS": ("event", "address"),
     "INTAKE_DEADLINE": ("event", "deadline"),
     "INTAKE_TIMEZONE": ("event", "timezone"),
+    "INTAKE_PRECHECK_URL": ("event", "precheck_url"),
 }
 # Settings that may come from a file (`<VARIABLE>_FILE`): the secrets, and the
 # database URL, which carries a password.
@@ -157,6 +158,8 @@ class EventSettings:
     checks: Checks = field(default_factory=Checks)  # [event.checks]: intake.judge
     screening: ScreeningConfig = field(default_factory=ScreeningConfig)  # [event.screening]: intake.screen
     replies: RepliesConfig = field(default_factory=default_replies)  # [event.replies]: intake.replies
+    max_attachment_mb: int = 25  # the largest file the pre-check page takes (intake.precheck)
+    precheck_url: str = ""  # the pre-check page's public address; replies link to it when set
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,7 @@ def load_settings(
 
 
 # Environment variables about one event, which make no sense across several.
-_EVENT_ONLY = ("INTAKE_EVENT_ADDRESS", "INTAKE_DEADLINE", "INTAKE_TIMEZONE")
+_EVENT_ONLY = ("INTAKE_EVENT_ADDRESS", "INTAKE_DEADLINE", "INTAKE_TIMEZONE", "INTAKE_PRECHECK_URL")
 
 
 def load_deployment(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> list[Settings]:
@@ -546,6 +549,8 @@ class _Reader:
             checks=parse_checks(self._table("checks")),
             screening=parse_screening(self._table("screening")),
             replies=parse_replies(self._table("replies"), self.base_dir),
+            max_attachment_mb=self.integer("event", "max_attachment_mb", 25, 1, 2048),
+            precheck_url=self._url("precheck_url"),
         )
 
     def _table(self, key: str) -> dict[str, Any]:
@@ -553,6 +558,12 @@ class _Reader:
         if not isinstance(value, dict):
             raise self._error("event", key, f"must be a table ([event.{key}])")
         return dict(value)
+
+    def _url(self, key: str) -> str:
+        value = self.text("event", key, "", required=False)
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise self._error("event", key, f"must be an http:// or https:// address, got {value!r}")
+        return value
 
     def _address(self, value: str) -> str:
         local, at, domain = value.partition("@")
