@@ -70,8 +70,8 @@ def number(value: str | None, default: int) -> int:
         return default
 
 
-def pages(total: int) -> int:
-    return max(1, -(-total // PAGE_SIZE))
+def pages(total: int, per: int = PAGE_SIZE) -> int:
+    return max(1, -(-total // per))
 
 
 def safe_filename(name: str | None, fallback: str) -> str:

@@ -18,6 +18,7 @@ from intake.desk.show import details, find_message, original_text, unjudged_part
 from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, MessageStatus, meaning
 from intake.listing import SORTS, LogFilter, count_messages, message_entries, read_when, status_counts
 from intake.models import Document, InboundMessage, utcnow
+from intake.web.attention import attention
 from intake.web.context import PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
 
 blueprint = Blueprint("submissions", __name__)
@@ -33,6 +34,7 @@ def list_filter() -> tuple[LogFilter, dict[str, str], int, list[str]]:
         for k in ("status", "since", "until", "sender", "q", "sort", "order")
     }
     page = max(1, number(request.args.get("page"), 1))
+    per = min(MAX_PER_PAGE, max(MIN_PER_PAGE, number(request.args.get("per"), PAGE_SIZE)))
     sort = args["sort"] if args["sort"] in SORTS else "received"
     descending = args["order"] != "asc"
     event = desk().settings.event
@@ -56,21 +58,60 @@ def list_filter() -> tuple[LogFilter, dict[str, str], int, list[str]]:
         numbering=(event,),
         sort=sort,
         descending=descending,
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
+        limit=per,
+        offset=(page - 1) * per,
     )
     args["sort"], args["order"] = sort, "desc" if descending else "asc"
+    args["per"] = str(per) if per != PAGE_SIZE else ""
     return f, args, page, problems
+
+
+MIN_PER_PAGE, MAX_PER_PAGE = 5, 1000
+# The list's columns that sort: (key of SORTS, heading), and the order a first click gives.
+COLUMNS = (
+    ("id", "#"),
+    ("received", "Received"),
+    ("status", "Status"),
+    ("sender", "From"),
+    ("subject", "Subject"),
+)
+NEWEST_FIRST = frozenset({"id", "received"})
+
+
+def _query(base: dict[str, str], **more: str) -> dict[str, Any]:
+    return {**base, **more}
+
+
+def sort_links(args: dict[str, str], filters: dict[str, str]) -> list[dict[str, str]]:
+    """Each sortable heading's link: a click sorts by it, a second click the other way."""
+    links = []
+    for key, heading in COLUMNS:
+        current = args["sort"] == key
+        if current:
+            order = "asc" if args["order"] == "desc" else "desc"
+        else:
+            order = "desc" if key in NEWEST_FIRST else "asc"
+        links.append(
+            {
+                "key": key,
+                "heading": heading,
+                "href": url_for("submissions.index", **_query(filters, sort=key, order=order)),
+                "aria": ("descending" if args["order"] == "desc" else "ascending") if current else "",
+            }
+        )
+    return links
 
 
 @blueprint.get("/")
 def index() -> Any:
     f, args, page, problems = list_filter()
     event = desk().settings.event
+    filters = {k: args[k] for k in ("status", "since", "until", "sender", "q") if args[k]}
     with desk().sessions() as session:
         entries = [] if problems else message_entries(session, where=f)
         total = 0 if problems else count_messages(session, f)
         counts = status_counts(session, event.id)
+        panel = attention(session, desk().settings)
     page_text = render_template(
         "list.html",
         entries=entries,
@@ -79,13 +120,21 @@ def index() -> Any:
         all_count=sum(counts.values()),
         args=args,
         page=page,
-        pages=pages(total),
+        pages=pages(total, f.limit or PAGE_SIZE),
         deadline=event.deadline,
         left=time_left(event.deadline, utcnow()),
-        sorts=list(SORTS),
         problems=problems,
         narrowed=f.narrowed,
-        filters={k: args[k] for k in ("status", "since", "until", "sender", "q") if args[k]},
+        filters=filters,
+        columns=sort_links(args, filters),
+        paging={
+            **filters,
+            "sort": args["sort"],
+            "order": args["order"],
+            **({"per": args["per"]} if args["per"] else {}),
+        },
+        panel=panel,
+        late_ids=[e["id"] for e in entries if e["status"] == MessageStatus.LATE],
     )
     return (page_text, 400) if problems else page_text
 
@@ -176,6 +225,57 @@ def _decision(
     return lambda s: decide(
         s, settings, message_id, actor, reason=reason, revision_of=revision_of, as_new=as_new
     )
+
+
+MAX_BULK = 200
+
+
+@blueprint.post("/bulk/admit")
+def bulk_admit() -> Any:
+    """Admit several late messages with one reason: the ticked rows, then a confirmation page
+    (which previews every acknowledgement), then one admit per message, each its own
+    transaction and audit entry; one that no longer applies is named and skipped."""
+    user = admin()
+    d = desk()
+    ids = sorted({number(v, 0) for v in request.form.getlist("ids")} - {0})[:MAX_BULK]
+    back = url_for("submissions.index", status=MessageStatus.LATE)
+    if not ids:
+        return render_template("done.html", ok=False, text="No message was ticked.", back=back), 400
+    reason = (request.form.get("reason") or "").strip() or None
+    if request.form.get("confirm") != "yes":
+        with d.sessions() as session:
+            rows = [session.get(InboundMessage, i) for i in ids]
+            mine = [r for r in rows if r is not None and r.event == d.settings.event.id]
+            chosen = [
+                {"id": r.id, "subject": r.subject, "sender": r.sender, "status": r.status} for r in mine
+            ]
+        ids = [r.id for r in mine]
+        rehearsal = rehearse(d.engine, lambda s: _admit_all(s, ids, user.name, None))
+        return render_template("bulk.html", chosen=chosen, rehearsal=rehearsal, back=back)
+    done = _admit_all(d.sessions, ids, user.name, reason)
+    if done.reply_ids:
+        deliver_soon()
+    return render_template("done.html", ok=bool(done.numbers), text=done.summary, back=back)
+
+
+def _admit_all(
+    sessions: sessionmaker[Session], ids: list[int], actor: str, reason: str | None
+) -> actions.Done:
+    """Admit each message in turn; what was done and what was refused, in one summary."""
+    settings = desk().settings
+    lines: list[str] = []
+    numbers: list[str] = []
+    replies: list[int] = []
+    for message_id in ids:
+        try:
+            done = actions.admit(sessions, settings, message_id, actor, reason=reason)
+        except Refused as exc:
+            lines.append(f"not admitted: {exc}")
+            continue
+        lines.append(done.summary)
+        numbers.extend(done.numbers)
+        replies.extend(done.reply_ids)
+    return actions.Done("; ".join(lines), None, tuple(numbers), tuple(replies))
 
 
 def _reprocess(message_id: int, actor: str, back: str) -> Any:

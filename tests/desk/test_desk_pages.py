@@ -59,6 +59,7 @@ class Site:
     database: str
     ids: dict[str, int] = field(default_factory=dict)
     flagged_docx: bytes = b""
+    dovecot: Dovecot | None = None
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -125,7 +126,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "No file at all": "rejected",
             "(none)": "quarantined",
         }, statuses
-        yield Site(env, sink, f"http://127.0.0.1:{port}", request.param, ids, flagged_docx)
+        yield Site(env, sink, f"http://127.0.0.1:{port}", request.param, ids, flagged_docx, dovecot)
     finally:
         if server is not None:
             server.terminate()
@@ -348,3 +349,210 @@ def test_a_held_messages_files_are_listed_and_downloadable_before_release(
     # A judged message's files are its documents, not served this way.
     assert page.request.get(f"{site.base}/messages/{site.ids['Digital twins']}/files/0").status == 404
     context.close()
+
+
+# --- the dashboard's top: what needs a person, the last poll, what waits in the mailbox ----------
+
+
+def _attention(page: object) -> dict[str, str]:
+    counts = page.locator("section.attention a.count")  # type: ignore[attr-defined]
+    return {
+        counts.nth(i).get_attribute("data-status"): counts.nth(i).locator("b").inner_text()
+        for i in range(counts.count())
+    }
+
+
+def test_needs_a_person_panel_with_the_last_poll_and_the_mailbox(site: Site, browser: object) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, VIEWER, VIEWER_PASSWORD)
+    panel = _attention(page)
+    assert {k: panel[k] for k in ("late", "held", "quarantined", "failed-replies")} == {
+        "late": "2",
+        "held": "1",
+        "quarantined": "1",
+        "failed-replies": "0",
+    }, panel
+    assert "received" not in panel and "accepted" not in panel  # only what needs a person
+    # It comes first on the page, above the deadline.
+    assert page.locator("main > section").first.get_attribute("class") == "attention"
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", page.inner_text("dd.last-poll")), page.inner_text(
+        "dd.last-poll"
+    )
+
+    def backlog() -> str:
+        page.reload()
+        return page.inner_text("dd.backlog")
+
+    wait_until(lambda: backlog().startswith("0 "), 60, lambda: f"the mailbox's backlog reads {backlog()!r}")
+    assert site.dovecot is not None
+    mail = Mail(site.env, site.dovecot)
+    site.dovecot.append_many("INBOX", [(mail.message(person(9), "Unpolled", []), mail.before)])
+    wait_until(
+        lambda: backlog().startswith("1 "), 60, lambda: f"after one new message it reads {backlog()!r}"
+    )
+
+    page.click("section.attention a[data-status=late]")
+    page.wait_for_load_state("load")
+    assert _subjects(page) == ["Late input one", "Late input two"]
+    context.close()
+
+
+# --- sorting by the column headings, and pages -----------------------------------------------
+
+
+def test_the_list_sorts_by_its_column_headings_and_pages(site: Site, browser: object) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, VIEWER, VIEWER_PASSWORD)
+
+    def column(selector: str, attribute: str | None = None) -> list[str]:
+        cells = page.locator(f"table.log tbody tr {selector}")
+        return [
+            (cells.nth(i).get_attribute(attribute) or "") if attribute else cells.nth(i).inner_text()
+            for i in range(cells.count())
+        ]
+
+    page.click("th[data-sort=subject] a")
+    page.wait_for_load_state("load")
+    subjects = [s for s in column("td.subject a") if s != "(no subject)"]
+    assert subjects == sorted(subjects) and len(subjects) == 7, subjects
+    assert page.get_attribute("th[data-sort=subject]", "aria-sort") == "ascending"
+    page.click("th[data-sort=subject] a")  # again: the other way
+    page.wait_for_load_state("load")
+    assert [s for s in column("td.subject a") if s != "(no subject)"] == sorted(subjects, reverse=True)
+
+    page.click("th[data-sort=sender] a")
+    page.wait_for_load_state("load")
+    senders = [s for s in column("td.from span", "title") if s]
+    assert senders == sorted(senders) and len(senders) == 7, senders
+
+    page.click("th[data-sort=id] a")
+    page.wait_for_load_state("load")
+    ids = [int(i) for i in column("td.id")]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 8
+
+    # Sorting keeps the filter; filtering keeps the sort.
+    page.goto(f"{site.base}/?status=late")
+    page.click("th[data-sort=subject] a")
+    page.wait_for_load_state("load")
+    assert "status=late" in page.url and column("td.subject a") == ["Late input one", "Late input two"]
+    page.fill("input[name=q]", "two")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_load_state("load")
+    assert "sort=subject" in page.url and column("td.subject a") == ["Late input two"]
+
+    # Pages: every message once, in order, however many there are.
+    page.goto(f"{site.base}/?per=5&sort=id&order=asc")
+    seen = [int(i) for i in column("td.id")]
+    assert len(seen) == 5 and "Page 1 of 2" in page.inner_text("nav.pager")
+    page.click("nav.pager a[rel=next]")
+    page.wait_for_load_state("load")
+    assert "per=5" in page.url and "Page 2 of 2" in page.inner_text("nav.pager")
+    seen += [int(i) for i in column("td.id")]
+    assert seen == sorted(site.ids.values()), seen
+    context.close()
+
+
+# --- a phone's width ---------------------------------------------------------------------------
+
+
+# What sticks out on the right, for the failure message.
+WIDER = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.scrollingElement.clientWidth + 0.5)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+def test_at_390_px_nothing_scrolls_sideways_and_the_list_is_readable(site: Site, browser: object) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, ADMIN, ADMIN_PASSWORD)
+    pages = [
+        "/",
+        "/?status=late",
+        f"/messages/{site.ids['Two files']}",
+        f"/messages/{site.ids['Cheap pills']}",
+        f"/messages/{site.ids['(none)']}",
+        f"/messages/{site.ids['Late input one']}/admit",
+        "/outbox",
+        "/audit",
+    ]
+    for path in pages:
+        page.goto(site.base + path)
+        page.wait_for_load_state("load")
+        widths = page.evaluate(
+            "() => [document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], (site.database, path, widths, page.evaluate(WIDER))
+        for link in page.locator("header.top nav a").all():  # the header's links, all on screen
+            box = link.bounding_box()
+            assert (
+                link.is_visible() and box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+            ), (
+                path,
+                link.inner_text(),
+                box,
+            )
+    # The list as cards: each message's subject, status and sender readable within the screen.
+    page.goto(site.base + "/")
+    card = page.locator("table.log tbody tr", has_text="Вклад в метавселенную")
+    box = card.bounding_box()
+    assert box is not None and box["width"] <= 390
+    for cell in ("td.subject", "td.from", "td.received"):
+        assert card.locator(cell).is_visible(), cell
+    assert page.locator("th[data-sort=subject] a").is_visible()  # sorting stays at hand
+    context.close()
+
+
+# --- bulk: admit several late inputs with one reason (last: it decides) -------------------------
+
+
+def test_several_late_inputs_are_admitted_at_once_with_one_reason(site: Site, browser: object) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, ADMIN, ADMIN_PASSWORD)
+    page.goto(f"{site.base}/?status=late")
+    ticks = page.locator("td.tick input[type=checkbox]")
+    assert ticks.count() == 2
+    for i in range(2):
+        ticks.nth(i).check()
+    page.click("form#bulk button[type=submit]")
+    page.wait_for_load_state("load")
+    assert "Admit 2 late message(s)?" in page.inner_text("h1")
+    previews = page.locator("details.reply-preview")
+    assert previews.count() == 2
+    rehearsed = page.inner_text("section.rehearsal")
+    assert person(1).address in rehearsed and person(2).address in rehearsed, rehearsed
+    late = (site.ids["Late input one"], site.ids["Late input two"])
+    assert {status for i, status, _ in _state(site) if i in late} == {"late"}  # looking changed nothing
+    page.fill("input[name=reason]", "The chair admitted both")
+    page.click("button:has-text('Yes, admit 2')")
+    page.wait_for_load_state("load")
+    done = page.inner_text("main")
+    numbers = re.findall(r"JCA-MV-I-\d{3}", done)
+    assert len(set(numbers)) == 2 and "not admitted" not in done, done
+    context.close()
+
+    for subject, who in (("Late input one", person(1)), ("Late input two", person(2))):
+        shown = json.loads(
+            site.env.run("show", str(site.ids[subject]), "--format", "json", check=True).stdout
+        )
+        assert shown["status"] == "accepted", shown["status"]
+        admitted = [h for h in shown["history"] if h["action"] == "admitted"]
+        assert admitted[0]["actor"] == ADMIN and "The chair admitted both" in admitted[0]["detail"]
+        wait_until(
+            lambda who=who: any("JCA-MV-I-" in str(m["Subject"]) for m in _replies_to(site, who.address)),
+            60,
+            f"no acknowledgement reached {who.address}",
+        )
+    # Ticking nothing, or a message that is no longer late, is said plainly.
+    client = Client(site.base)
+    csrf = client.sign_in(ADMIN, ADMIN_PASSWORD)
+    status, _, text = client.request("POST", "/bulk/admit", {"csrf_token": csrf})
+    assert status == 400 and "No message was ticked" in text
+    status, _, text = client.request(
+        "POST",
+        "/bulk/admit",
+        {"csrf_token": csrf, "confirm": "yes", "ids": str(site.ids["Late input one"])},
+    )
+    assert "not admitted" in text and "late" in text
