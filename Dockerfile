@@ -23,11 +23,14 @@ ENV INTAKE_DATA_DIR=/data \
 RUN mkdir -p /data && chown intake:intake /data
 VOLUME ["/data"]
 USER intake
-EXPOSE 9100
+# 9100: /healthz and /metrics of `intake run`; 8090: the pre-check page (`intake precheck`,
+# the second service of docker-compose.yml).
+EXPOSE 9100 8090
 
 # /healthz: the database answers and a poll succeeded within three intervals.
 HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:' + os.environ['INTAKE_METRICS_PORT'] + '/healthz', timeout=8).status == 200 else 1)"]
 
-# Apply the migrations, then run the service (SIGTERM stops it cleanly).
+# Apply the migrations, then run the service (SIGTERM stops it cleanly). The pre-check page
+# runs from the same image with the command `intake precheck --host 0.0.0.0`.
 CMD ["sh", "-c", "intake db upgrade && exec intake run"]

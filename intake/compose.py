@@ -436,8 +436,8 @@ def template_namespace(
     filename, name, status, number, title, source, findings, errors,
     warnings), findings (message-level FindingLines: code, severity, message,
     fix), message_errors, message_warnings, template_attached (file name or
-    None), template_link (URL or None), note (the secretariat's words, several
-    lines, or None).
+    None), template_link (URL or None), precheck_url (the pre-check page, or
+    None), note (the secretariat's words, several lines, or None).
     """
     documents = [_clean_document(d) for d in context.documents]
     accepted = [d for d in documents if d.status == DocumentStatus.ACCEPTED]
@@ -478,6 +478,7 @@ def template_namespace(
         "message_warnings": [f for f in findings if f.severity == Severity.WARNING],
         "template_attached": attached,
         "template_link": config.template_link,
+        "precheck_url": event.precheck_url or None,
         "note": _clean_note(context.note),
     }
 
