@@ -24,6 +24,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file this URL names, if it does not exist yet (opening it would create it)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)

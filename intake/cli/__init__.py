@@ -35,7 +35,7 @@ from intake.cli.context import (
     setup_logging,
     validate_event,
 )
-from intake.config import ConfigError, load_settings
+from intake.config import SECTIONS, ConfigError, load_settings
 from intake.mailbox import MailboxError
 from intake.store import StoreError
 
@@ -73,10 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     try:
-        if run is not None:
+        if run is not None:  # a command that reads the settings itself (demo, check-config)
             setup_logging("info")
             return run(args)
-        settings = load_settings(args.config, event=args.event)
+        settings = load_settings(args.config, event=args.event, needs=getattr(args, "needs", SECTIONS))
         validate_event(settings)
         setup_logging(settings.log_level, args.log_format)
         result: int = args.func(settings, args)

@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from intake.cli.context import EXIT_OK, actor_option, database, refused
+from intake.cli.context import EXIT_OK, NO_SERVER, actor_option, database, refused
 from intake.config import Settings
 from intake.desk import Refused
 
@@ -78,9 +78,9 @@ def register(sub: Any) -> None:
         "--no-password", action="store_true", help="sign in only through the trusted proxy header"
     )
     add.add_argument("--update", action="store_true", help="change an existing account's password and role")
-    add.set_defaults(func=cmd_user)
+    add.set_defaults(func=cmd_user, needs=NO_SERVER)
     listing = users.add_parser("list", help="the accounts and their roles")
-    listing.set_defaults(func=cmd_user)
+    listing.set_defaults(func=cmd_user, needs=NO_SERVER)
 
     p = sub.add_parser("web", help="serve the secretariat's dashboard")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -113,4 +113,4 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
     p.add_argument("--threads", type=int, default=4)
-    p.set_defaults(func=cmd_web)
+    p.set_defaults(func=cmd_web, needs=NO_SERVER)

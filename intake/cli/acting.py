@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from intake.cli.context import EXIT_OK, actor_option, database, deliver_now, refused
+from intake.cli.context import EXIT_OK, NO_SERVER, actor_option, database, deliver_now, refused
 from intake.config import Settings
 from intake.desk import Refused
 
@@ -167,7 +167,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--reason", help="why, for the audit trail")
-    p.set_defaults(func=cmd_admit)
+    p.set_defaults(func=cmd_admit, needs=NO_SERVER)
 
     p = sub.add_parser(
         "reject", parents=[actor, sending], help="overrule an acceptance or a hold; the sender is told why"
@@ -175,26 +175,26 @@ def register(sub: Any) -> None:
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--reason", required=True, help="why: sent to the contributor and kept in the audit trail")
     p.add_argument("--no-reply", action="store_true", help="do not tell the sender (spam, forged senders)")
-    p.set_defaults(func=cmd_reject)
+    p.set_defaults(func=cmd_reject, needs=NO_SERVER)
 
     p = sub.add_parser("release", parents=[actor, sending, revision], help="judge a held message normally")
     p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--reason", help="why, for the audit trail")
-    p.set_defaults(func=cmd_release)
+    p.set_defaults(func=cmd_release, needs=NO_SERVER)
 
     p = sub.add_parser(
         "withdraw", parents=[actor], help="withdraw a numbered document (the number is never reused)"
     )
     p.add_argument("number", metavar="NUMBER")
     p.add_argument("--reason", required=True)
-    p.set_defaults(func=cmd_withdraw)
+    p.set_defaults(func=cmd_withdraw, needs=NO_SERVER)
 
     p = sub.add_parser(
         "resend", parents=[actor, sending], help="queue a reply again (REPLY_ID as `show` lists it)"
     )
     p.add_argument("reply_id", type=int, metavar="REPLY_ID")
     p.add_argument("--reason", help="why, for the audit trail")
-    p.set_defaults(func=cmd_resend)
+    p.set_defaults(func=cmd_resend, needs=NO_SERVER)
 
     p = sub.add_parser(
         "reprocess",
@@ -205,4 +205,4 @@ def register(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="every message of the event")
     p.add_argument("--apply", action="store_true", help="apply the changes and answer changed outcomes")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.set_defaults(func=cmd_reprocess)
+    p.set_defaults(func=cmd_reprocess, needs=NO_SERVER)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from intake.cli.context import NO_SERVER
 from intake.config import Settings
 
 
@@ -20,4 +21,4 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("check", help="judge local files as the service would, and print the findings")
     p.add_argument("files", nargs="+", metavar="FILE", help="files or folders")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, needs=NO_SERVER)

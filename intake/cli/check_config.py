@@ -6,15 +6,38 @@ import argparse
 import asyncio
 import contextlib
 import ssl
+import sys
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake import db
-from intake.cli.context import EXIT_FAILED, EXIT_OK, db_error, safe_url
-from intake.config import Settings
+from intake.cli.context import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    db_error,
+    safe_url,
+    setup_logging,
+    validate_event,
+)
+from intake.config import Settings, config_problems, load_settings
 from intake.mailbox import Mailbox, MailboxError
+
+
+def run(args: argparse.Namespace) -> int:
+    """Every missing or wrong setting at once (exit 2); else each outside part, line by line.
+    Writes nothing: not even the SQLite file a first connection would create."""
+    problems = config_problems(args.config)
+    if problems:
+        for problem in problems:
+            print(f"intake: configuration error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    settings = load_settings(args.config, event=args.event)
+    validate_event(settings)
+    setup_logging(settings.log_level, args.log_format)
+    return cmd_check_config(settings, args)
 
 
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -37,6 +60,9 @@ def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check_database(settings: Settings) -> tuple[str, bool, str]:
+    missing = db.missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        return ("database", False, f"there is no database at {missing} yet (run `intake db upgrade`)")
     engine = db.make_engine(settings.database_url)
     try:
         with engine.connect() as conn:
@@ -112,4 +138,4 @@ def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("check-config", help="read the config and test the database, IMAP and SMTP")
-    p.set_defaults(func=cmd_check_config)
+    p.set_defaults(func=None, run=run)

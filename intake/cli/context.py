@@ -25,6 +25,9 @@ log = logging.getLogger("intake")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_REFUSED = EXIT_FAILED
+# A command's `needs` (set_defaults): the mail servers whose settings it must have. The
+# database and the event are always read; they have defaults (the shipped event, SQLite).
+NO_SERVER: frozenset[str] = frozenset()
 
 
 class Failure(Exception):
@@ -77,6 +80,9 @@ def safe_url(url: str) -> str:
 
 
 def require_schema(settings: Settings) -> None:
+    missing = db.missing_sqlite_file(settings.database_url)
+    if missing is not None:  # opening it would leave an empty file behind
+        raise Failure(f"there is no database at {missing} yet: run `intake db upgrade` first")
     engine = db.make_engine(settings.database_url)
     try:
         current = db.current_revision(engine)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from intake import db
-from intake.cli.context import EXIT_OK, safe_url
+from intake.cli.context import EXIT_OK, NO_SERVER, safe_url
 from intake.config import Settings
 
 
@@ -29,4 +29,4 @@ def register(sub: Any) -> None:
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="apply the migrations")
     up.add_argument("revision", nargs="?", default="head")
-    up.set_defaults(func=cmd_db_upgrade)
+    up.set_defaults(func=cmd_db_upgrade, needs=NO_SERVER)

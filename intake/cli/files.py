@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from intake.cli.context import EXIT_OK, database, refused
+from intake.cli.context import EXIT_OK, NO_SERVER, database, refused
 from intake.config import Settings
 from intake.desk import Refused
 
@@ -70,10 +70,10 @@ def register(sub: Any) -> None:
         action="store_true",
         help="CSV without the UTF-8 byte order mark that makes Excel read the names right",
     )
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, needs=NO_SERVER)
 
     p = sub.add_parser("documents", help="write documents' files under names built from their numbers")
     p.add_argument("number", nargs="?", metavar="NUMBER")
     p.add_argument("--all", action="store_true", help="every accepted document")
     p.add_argument("--out", metavar="DIR", required=True)
-    p.set_defaults(func=cmd_documents)
+    p.set_defaults(func=cmd_documents, needs=NO_SERVER)

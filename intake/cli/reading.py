@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from intake.cli.context import EXIT_OK, database, parse_time, refused, when_argument
+from intake.cli.context import EXIT_OK, NO_SERVER, database, parse_time, refused, when_argument
 from intake.config import Settings, load_deployment
 from intake.desk import Refused
 
@@ -121,10 +121,10 @@ def register(sub: Any) -> None:
         action="store_true",
         help="every event in the database (default: the event acted on, see --event)",
     )
-    p.set_defaults(func=cmd_log)
+    p.set_defaults(func=cmd_log, needs=NO_SERVER)
 
     p = sub.add_parser("show", help="everything about one message: by ID or by document NUMBER")
     p.add_argument("ref", metavar="ID|NUMBER")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--original", action="store_true", help="also print the original message as plain text")
-    p.set_defaults(func=cmd_show)
+    p.set_defaults(func=cmd_show, needs=NO_SERVER)

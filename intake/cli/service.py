@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from intake import db
-from intake.cli.context import EXIT_OK, Failure, require_schema, validate_event
+from intake.cli.context import EXIT_OK, NO_SERVER, Failure, require_schema, validate_event
 from intake.config import Settings
 from intake.listing import write_json
 from intake.mailbox import Mailbox, MailboxError
@@ -88,15 +88,20 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
             snap = snapshot(session, settings.event.id)
     finally:
         engine.dispose()
-    try:
-        with Mailbox(settings.imap) as mailbox:
-            mailbox.select(settings.imap.folder)
-            backlog: int | str = len(mailbox.uids())
-    except MailboxError as exc:
-        backlog = f"unknown ({exc})"
+    backlog: int | str
+    if not settings.imap:  # `status` reads the database; the mailbox only when configured
+        backlog, mailbox_name = "unknown (no IMAP server configured)", "not configured"
+    else:
+        mailbox_name = f"{settings.imap.mailbox_key}/{settings.imap.folder}"
+        try:
+            with Mailbox(settings.imap) as mailbox:
+                mailbox.select(settings.imap.folder)
+                backlog = len(mailbox.uids())
+        except MailboxError as exc:
+            backlog = f"unknown ({exc})"
     result = {
         "event": settings.event.id,
-        "mailbox": f"{settings.imap.mailbox_key}/{settings.imap.folder}",
+        "mailbox": mailbox_name,
         "last_poll": snap.last_poll_at.strftime("%Y-%m-%dT%H:%M:%SZ") if snap.last_poll_at else None,
         "backlog": backlog,
         "messages": snap.messages,
@@ -127,11 +132,11 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("status", help="last poll, backlog, outbox, per event")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=cmd_status, needs=NO_SERVER)
 
     p = sub.add_parser("outbox", help="replies pending or failed; `outbox retry` tries the failed again")
     p.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
     p.add_argument("ids", nargs="*", type=int, metavar="ID", help="with retry: only these replies")
     p.add_argument("--all", action="store_true", help="list sent and suppressed replies too")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.set_defaults(func=cmd_outbox)
+    p.set_defaults(func=cmd_outbox, needs=NO_SERVER)

@@ -8,7 +8,7 @@ a raw table after that, so every configuration error surfaces at start, as a
 `ConfigError` naming the key, which the CLI prints as one line with exit code 2.
 """
 
-from intake.config.base import ConfigError, Secret, shipped_config_dir
+from intake.config.base import ConfigError, Secret, Unconfigured, shipped_config_dir
 from intake.config.checks import Checks
 from intake.config.loader import (
     AUTH_MODES,
@@ -16,12 +16,14 @@ from intake.config.loader import (
     ENVIRONMENT,
     LATE_POLICIES,
     SECRET_KEYS,
+    SECTIONS,
     TLS_MODES,
     EventSettings,
     ImapSettings,
     OAuthSettings,
     Settings,
     SmtpSettings,
+    config_problems,
     load_deployment,
     load_settings,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "ENVIRONMENT",
     "LATE_POLICIES",
     "SECRET_KEYS",
+    "SECTIONS",
     "TLS_MODES",
     "Checks",
     "ConfigError",
@@ -45,6 +48,8 @@ __all__ = [
     "Secret",
     "Settings",
     "SmtpSettings",
+    "Unconfigured",
+    "config_problems",
     "load_deployment",
     "load_settings",
     "shipped_config_dir",

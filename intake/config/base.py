@@ -16,6 +16,26 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+class Unconfigured:
+    """Stands for the settings of a server that a command does not use and that are missing or
+    wrong (`intake log` needs no IMAP server): reading any of them raises that problem."""
+
+    def __init__(self, section: str, error: ConfigError) -> None:
+        self.section = section
+        self.error = error
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):  # copy, pickle and friends look for optional dunders
+            raise AttributeError(name)
+        raise self.error
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"Unconfigured({self.section!r}: {self.error})"
+
+
 class Secret:
     """A string that never shows itself in logs, reprs or error messages."""
 

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from intake.config.base import ConfigError, Secret, shipped_config_dir
+from intake.config.base import ConfigError, Secret, Unconfigured, shipped_config_dir
 from intake.config.checks import Checks, parse_checks
 from intake.config.replies import RepliesConfig, default_replies, parse_replies
 from intake.config.screening import ScreeningConfig, parse_screening
+
+_T = TypeVar("_T")
+_NO_DATE = datetime(2000, 1, 1)  # stands in for a date that is wrong, while the others are read
+# What a command may need besides the event (always read): the mail servers.
+SECTIONS = frozenset({"imap", "smtp"})
 
 TLS_MODES = ("ssl", "starttls", "none")
 AUTH_MODES = ("login", "xoauth2")
@@ -181,12 +186,16 @@ class Settings:
 
 
 def load_settings(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None, event: str | None = None
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    event: str | None = None,
+    needs: frozenset[str] = SECTIONS,
 ) -> Settings:
     """Read the TOML file (or the shipped event), apply the environment, validate.
 
-    With several events (`[[events]]`), `event` picks one by id; None, the first."""
-    deployment = load_deployment(path, env)
+    With several events (`[[events]]`), `event` picks one by id; None, the first.
+    `needs`: the servers the caller uses ("imap", "smtp"); the others may be unset."""
+    deployment = load_deployment(path, env, needs)
     if event is None:
         return deployment[0]
     for settings in deployment:
@@ -200,7 +209,23 @@ def load_settings(
 _EVENT_ONLY = ("INTAKE_EVENT_ADDRESS", "INTAKE_DEADLINE", "INTAKE_TIMEZONE", "INTAKE_PRECHECK_URL")
 
 
-def load_deployment(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> list[Settings]:
+def config_problems(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> list[ConfigError]:
+    """Every missing or wrong setting of the configuration, all at once (for check-config)."""
+    problems: list[ConfigError] = []
+    try:
+        load_deployment(path, env, problems)
+    except ConfigError as error:  # the file itself: unreadable, not TOML, not tables
+        return [error]
+    return problems
+
+
+def load_deployment(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    needs: frozenset[str] | list[ConfigError] = SECTIONS,
+) -> list[Settings]:
     """Every event of the configuration: one `[event]`, or several `[[events]]`, each
     with its own mailbox (an `[events.imap]` table over the shared `[imap]`), template,
     deadline, numbering and reply wording."""
@@ -236,11 +261,24 @@ def load_deployment(path: str | Path | None = None, env: Mapping[str, str] | Non
                 var,
             )
         if (table, key) in SECRET_KEYS and env.get(file_var):
-            tables[table][key] = _read_secret_file(env[file_var], f"{table}.{key}", file_var)
+            try:
+                tables[table][key] = _read_secret_file(env[file_var], f"{table}.{key}", file_var)
+            except ConfigError as error:
+                if table == "service":
+                    raise
+                tables[table][key] = error  # a server's: raised when that server's settings are read
         elif env.get(var) not in (None, ""):
             tables[table][key] = env[var]
+    collected = needs if isinstance(needs, list) else None
+    sections = SECTIONS if isinstance(needs, list) else needs
+
+    def read(merged: dict[str, dict[str, Any]]) -> Settings:
+        reader = _Reader(merged, env_names, base_dir, config_path)
+        reader.problems = collected
+        return reader.settings(sections)
+
     if not events:
-        return [_Reader(tables, env_names, base_dir, config_path).settings()]
+        return [read(tables)]
     deployment = []
     for index, entry in enumerate(events):
         event_table = dict(entry)
@@ -251,8 +289,8 @@ def load_deployment(path: str | Path | None = None, env: Mapping[str, str] | Non
                 raise ConfigError(f"events[{index}].{name}", "must be a table")
             per_event[name] = {**tables[name], **override}
         per_event["event"] = event_table
-        deployment.append(_Reader(per_event, env_names, base_dir, config_path).settings())
-    ids = [s.event.id for s in deployment]
+        deployment.append(read(per_event))
+    ids = [s.event.id for s in deployment if s.event]  # (collecting: a broken event has no id)
     if len(set(ids)) != len(ids):
         raise ConfigError("events", f"two events share an id: {', '.join(ids)}")
     return deployment
@@ -300,9 +338,19 @@ class _Reader:
         self.env_names = env_names
         self.base_dir = base_dir
         self.config_path = config_path
+        # None: the first problem raises. A list: every problem is added to it, and the
+        # setting reads as a stand-in value so that the others can be read too.
+        self.problems: list[ConfigError] | None = None
 
     def _error(self, table: str, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{table}.{key}", problem, self.env_names.get((table, key)))
+
+    def _fail(self, table: str, key: str, problem: str, stand_in: Any) -> Any:
+        error = self._error(table, key, problem)
+        if self.problems is None:
+            raise error
+        self.problems.append(error)
+        return stand_in
 
     def _get(self, table: str, key: str, default: Any = None) -> Any:
         return self.tables[table].get(key, default)
@@ -311,12 +359,12 @@ class _Reader:
         value = self._get(table, key, default)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                raise self._error(table, key, "missing: this setting is required")
+                return str(self._fail(table, key, "missing: this setting is required", "unset"))
             return ""
         if not isinstance(value, str):
-            raise self._error(table, key, f"must be text, got {type(value).__name__}")
+            return str(self._fail(table, key, f"must be text, got {type(value).__name__}", "unset"))
         if any(ch in value for ch in "\r\n\x00"):
-            raise self._error(table, key, "must be a single line")
+            return str(self._fail(table, key, "must be a single line", "unset"))
         return value.strip()
 
     def integer(self, table: str, key: str, default: int, low: int, high: int) -> int:
@@ -326,11 +374,10 @@ class _Reader:
                 raise ValueError
             number = int(value)
         except (TypeError, ValueError):
-            raise self._error(
-                table, key, f"must be a whole number between {low} and {high}, got {value!r}"
-            ) from None
+            problem = f"must be a whole number between {low} and {high}, got {value!r}"
+            return int(self._fail(table, key, problem, low))
         if not low <= number <= high:
-            raise self._error(table, key, f"must be between {low} and {high}, got {number}")
+            return int(self._fail(table, key, f"must be between {low} and {high}, got {number}", low))
         return number
 
     def number(self, table: str, key: str, default: float, low: float, high: float) -> float:
@@ -340,9 +387,9 @@ class _Reader:
                 raise ValueError
             result = float(value)
         except (TypeError, ValueError):
-            raise self._error(table, key, f"must be a number, got {value!r}") from None
+            return float(self._fail(table, key, f"must be a number, got {value!r}", low))
         if not low <= result <= high:
-            raise self._error(table, key, f"must be between {low} and {high}, got {result}")
+            return float(self._fail(table, key, f"must be between {low} and {high}, got {result}", low))
         return result
 
     def boolean(self, table: str, key: str, default: bool) -> bool:
@@ -353,12 +400,13 @@ class _Reader:
             return True
         if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
             return False
-        raise self._error(table, key, f"must be true or false, got {value!r}")
+        return bool(self._fail(table, key, f"must be true or false, got {value!r}", default))
 
     def choice(self, table: str, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = str(self._get(table, key, default)).strip().lower()
         if value not in choices:
-            raise self._error(table, key, f"unknown value {value!r}; use one of: {', '.join(choices)}")
+            problem = f"unknown value {value!r}; use one of: {', '.join(choices)}"
+            return str(self._fail(table, key, problem, default))
         return value
 
     def path(self, table: str, key: str, default: str | None = None, must_exist: bool = False) -> Path | None:
@@ -366,14 +414,14 @@ class _Reader:
         if value in (None, ""):
             return None
         if not isinstance(value, str):
-            raise self._error(table, key, "must be a file path")
+            return self._fail(table, key, "must be a file path", None)  # type: ignore[no-any-return]
         result = Path(value).expanduser()
         if not result.is_absolute() and table != "service":
             result = self.base_dir / result
         if must_exist and not result.is_file():
-            raise self._error(table, key, f"file {result} does not exist")
+            return self._fail(table, key, f"file {result} does not exist", None)  # type: ignore[no-any-return]
         if must_exist and not os.access(result, os.R_OK):
-            raise self._error(table, key, f"file {result} is not readable")
+            return self._fail(table, key, f"file {result} is not readable", None)  # type: ignore[no-any-return]
         return result
 
     def secret(self, table: str, key: str, required: bool) -> Secret | None:
@@ -383,19 +431,45 @@ class _Reader:
             value = _read_secret_file(str(self.path(table, key + "_file")), f"{table}.{key}_file", None)
         if value is None or value == "":
             if required:
-                raise self._error(table, key, "missing: this setting is required")
+                return Secret(self._fail(table, key, "missing: this setting is required", ""))
             return None
         if isinstance(value, Secret):
             return value
+        if isinstance(value, ConfigError):  # its file could not be read (load_deployment)
+            if self.problems is None:
+                raise value
+            self.problems.append(value)
+            return Secret("")
         if not isinstance(value, str):
-            raise self._error(table, key, "must be text")
+            return Secret(self._fail(table, key, "must be text", ""))
         return Secret(value)
 
-    def settings(self) -> Settings:
+    def _section(self, name: str, needs: frozenset[str], build: Callable[[], _T]) -> _T:
+        """A server's settings. One the command does not need is read all the same, but when
+        it is missing or wrong it stands as `Unconfigured`, which raises its first problem
+        only when used."""
+        if name in needs and self.problems is None:
+            return build()
+        outer, self.problems = self.problems, []
+        try:
+            value = build()
+        except ConfigError as error:
+            self.problems.append(error)
+        found, self.problems = self.problems, outer
+        if not found:
+            return value
+        if outer is not None:
+            outer.extend(found)
+        return cast(_T, Unconfigured(name, found[0]))
+
+    def settings(self, needs: frozenset[str] = SECTIONS) -> Settings:
         data_dir = Path(self.text("service", "data_dir", "var"))
         database_url = self.text("service", "database_url", f"sqlite:///{data_dir / 'intake.db'}")
         if "://" not in database_url:
-            raise self._error("service", "database_url", "must be a URL such as sqlite:///var/intake.db")
+            problem = "must be a URL such as sqlite:///var/intake.db"
+            database_url = self._fail(
+                "service", "database_url", problem, f"sqlite:///{data_dir / 'intake.db'}"
+            )
         return Settings(
             config_path=self.config_path,
             database_url=database_url,
@@ -406,9 +480,9 @@ class _Reader:
             max_backoff=self.integer("service", "max_backoff", 300, 1, 86400),
             metrics_host=self.text("service", "metrics_host", "127.0.0.1"),
             metrics_port=self.integer("service", "metrics_port", 0, 0, 65535),
-            imap=(imap := self.imap()),
-            smtp=self.smtp(imap),
-            event=self.event(),
+            imap=(imap := self._section("imap", needs, self.imap)),
+            smtp=self._section("smtp", needs, lambda: self.smtp(imap)),
+            event=self._section("event", frozenset({"event"}), self.event),
         )
 
     def imap(self) -> ImapSettings:
@@ -508,10 +582,10 @@ class _Reader:
         try:
             tz = ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise self._error("event", "timezone", f"unknown IANA time zone {tz_name!r}") from None
+            tz = self._fail("event", "timezone", f"unknown IANA time zone {tz_name!r}", ZoneInfo("UTC"))
         deadline_raw = self._get("event", "deadline")
         if deadline_raw is None or deadline_raw == "":
-            raise self._error("event", "deadline", "missing: this setting is required")
+            deadline_raw = self._fail("event", "deadline", "missing: this setting is required", _NO_DATE)
         try:
             deadline = (
                 deadline_raw
@@ -519,15 +593,11 @@ class _Reader:
                 else datetime.fromisoformat(str(deadline_raw))
             )
         except ValueError:
-            raise self._error(
-                "event",
-                "deadline",
-                f"must be a local date-time like 2026-04-30T23:59:59, got {deadline_raw!r}",
-            ) from None
+            problem = f"must be a local date-time like 2026-04-30T23:59:59, got {deadline_raw!r}"
+            deadline = self._fail("event", "deadline", problem, _NO_DATE)
         if deadline.tzinfo is not None:
-            raise self._error(
-                "event", "deadline", "give the local time without an offset; the zone is event.timezone"
-            )
+            problem = "give the local time without an offset; the zone is event.timezone"
+            deadline = self._fail("event", "deadline", problem, _NO_DATE)
         prefix = self.text("event", "numbering_prefix", None)
         return EventSettings(
             id=self.text("event", "id"),
@@ -546,9 +616,11 @@ class _Reader:
             template=self.path("event", "template", must_exist=True),
             numbering_prefix=prefix,
             numbering_width=self.integer("event", "numbering_width", 3, 1, 9),
-            checks=parse_checks(self._table("checks")),
-            screening=parse_screening(self._table("screening")),
-            replies=parse_replies(self._table("replies"), self.base_dir),
+            checks=self._parsed(lambda: parse_checks(self._table("checks")), Checks),
+            screening=self._parsed(lambda: parse_screening(self._table("screening")), ScreeningConfig),
+            replies=self._parsed(
+                lambda: parse_replies(self._table("replies"), self.base_dir), default_replies
+            ),
             max_attachment_mb=self.integer("event", "max_attachment_mb", 25, 1, 2048),
             precheck_url=self._url("precheck_url"),
         )
@@ -556,30 +628,42 @@ class _Reader:
     def _table(self, key: str) -> dict[str, Any]:
         value = self._get("event", key, {})
         if not isinstance(value, dict):
-            raise self._error("event", key, f"must be a table ([event.{key}])")
+            return dict(self._fail("event", key, f"must be a table ([event.{key}])", {}))
         return dict(value)
 
     def _url(self, key: str) -> str:
         value = self.text("event", key, "", required=False)
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
-            raise self._error("event", key, f"must be an http:// or https:// address, got {value!r}")
+            problem = f"must be an http:// or https:// address, got {value!r}"
+            return str(self._fail("event", key, problem, ""))
         return value
+
+    def _parsed(self, parse: Callable[[], _T], stand_in: Callable[[], _T]) -> _T:
+        """An event table's own parse, whose first problem is collected like the others."""
+        try:
+            return parse()
+        except ConfigError as error:
+            if self.problems is None:
+                raise
+            self.problems.append(error)
+            return stand_in()
 
     def _address(self, value: str) -> str:
         local, at, domain = value.partition("@")
         if not at or not local or "." not in domain or any(c.isspace() for c in value):
-            raise self._error("event", "address", f"not an e-mail address: {value!r}")
+            return str(self._fail("event", "address", f"not an e-mail address: {value!r}", "unset@invalid"))
         return value.lower()
 
     def _date(self, key: str, required: bool) -> date | None:
         value = self._get("event", key)
         if value in (None, ""):
             if required:
-                raise self._error("event", key, "missing: this setting is required")
+                return self._fail("event", key, "missing: this setting is required", _NO_DATE.date())  # type: ignore[no-any-return]
             return None
         if isinstance(value, date) and not isinstance(value, datetime):
             return value
         try:
             return date.fromisoformat(str(value))
         except ValueError:
-            raise self._error("event", key, f"must be a date like 2026-05-13, got {value!r}") from None
+            problem = f"must be a date like 2026-05-13, got {value!r}"
+            return self._fail("event", key, problem, _NO_DATE.date())  # type: ignore[no-any-return]
