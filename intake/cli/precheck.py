@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from intake.cli.context import refused
+from intake.cli.context import NO_SERVER, refused
 from intake.config import Settings
 from intake.desk import Refused
 
@@ -51,4 +51,4 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--workers", type=int, default=2, help="files judged at once, each in its own process")
     p.add_argument("--threads", type=int, default=4, help="the web server's threads")
-    p.set_defaults(func=cmd_precheck)
+    p.set_defaults(func=cmd_precheck, needs=NO_SERVER)  # it judges; it reads no mailbox
