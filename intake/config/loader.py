@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.config.base import ConfigError, Secret, Unconfigured, shipped_config_dir
 from intake.config.checks import Checks, parse_checks
+from intake.config.keys import ENVIRONMENT as KEYS_ENVIRONMENT
+from intake.config.keys import SECRET_KEYS as KEYS_SECRET
 from intake.config.replies import RepliesConfig, default_replies, parse_replies
 from intake.config.screening import ScreeningConfig, parse_screening
 
@@ -40,50 +42,10 @@ DEFAULT_OAUTH_AUTHORITY = "https://login.microsoftonline.com/"
 DEFAULT_OAUTH_SCOPE = "https://outlook.office365.com/.default"
 
 
-# Environment variable -> (TOML table, key). The table "event" is the event being served.
-ENVIRONMENT: dict[str, tuple[str, str]] = {
-    "INTAKE_DATABASE_URL": ("service", "database_url"),
-    "INTAKE_DATA_DIR": ("service", "data_dir"),
-    "INTAKE_LOG_LEVEL": ("service", "log_level"),
-    "INTAKE_POLL_INTERVAL": ("service", "poll_interval"),
-    "INTAKE_MAX_BACKOFF": ("service", "max_backoff"),
-    "INTAKE_IMAP_IDLE": ("imap", "idle"),
-    "INTAKE_METRICS_HOST": ("service", "metrics_host"),
-    "INTAKE_METRICS_PORT": ("service", "metrics_port"),
-    "INTAKE_IMAP_HOST": ("imap", "host"),
-    "INTAKE_IMAP_PORT": ("imap", "port"),
-    "INTAKE_IMAP_USER": ("imap", "user"),
-    "INTAKE_IMAP_PASSWORD": ("imap", "password"),
-    "INTAKE_IMAP_TLS": ("imap", "tls"),
-    "INTAKE_IMAP_CA_FILE": ("imap", "ca_file"),
-    "INTAKE_IMAP_FOLDER": ("imap", "folder"),
-    "INTAKE_IMAP_AUTH": ("imap", "auth"),
-    "INTAKE_IMAP_TOKEN_COMMAND": ("imap", "token_command"),
-    "INTAKE_IMAP_TOKEN_FILE": ("imap", "token_file"),
-    "INTAKE_IMAP_OAUTH_TENANT": ("imap", "oauth_tenant"),
-    "INTAKE_IMAP_OAUTH_CLIENT_ID": ("imap", "oauth_client_id"),
-    "INTAKE_IMAP_OAUTH_CLIENT_SECRET": ("imap", "oauth_client_secret"),
-    "INTAKE_IMAP_OAUTH_AUTHORITY": ("imap", "oauth_authority"),
-    "INTAKE_SMTP_HOST": ("smtp", "host"),
-    "INTAKE_SMTP_PORT": ("smtp", "port"),
-    "INTAKE_SMTP_USER": ("smtp", "user"),
-    "INTAKE_SMTP_PASSWORD": ("smtp", "password"),
-    "INTAKE_SMTP_TLS": ("smtp", "tls"),
-    "INTAKE_SMTP_CA_FILE": ("smtp", "ca_file"),
-    "INTAKE_SMTP_AUTH": ("smtp", "auth"),
-    "INTAKE_EVENT_ADDRESS": ("event", "address"),
-    "INTAKE_DEADLINE": ("event", "deadline"),
-    "INTAKE_TIMEZONE": ("event", "timezone"),
-    "INTAKE_PRECHECK_URL": ("event", "precheck_url"),
-}
-# Settings that may come from a file (`<VARIABLE>_FILE`): the secrets, and the
-# database URL, which carries a password.
-SECRET_KEYS = {
-    ("imap", "password"),
-    ("smtp", "password"),
-    ("imap", "oauth_client_secret"),
-    ("service", "database_url"),
-}
+# Environment variable -> (TOML table, key), and the settings that may come from a file:
+# both from each key's one definition (intake.config.keys). The table "event" is the event served.
+ENVIRONMENT = KEYS_ENVIRONMENT
+SECRET_KEYS = KEYS_SECRET
 
 
 @dataclass(frozen=True)
