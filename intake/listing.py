@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -351,17 +352,41 @@ def write_table(entries: Iterable[dict[str, Any]], out: TextIO, tz: ZoneInfo, na
     if not rows:
         out.write("No message matches these filters.\n" if narrowed else "No messages recorded yet.\n")
         return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)]
-    out.write("  ".join(h.ljust(w) for h, w in zip(headings, widths, strict=True)).rstrip() + "\n")
+    widths = [max(_width(h), *(_width(r[i]) for r in rows)) for i, h in enumerate(headings)]
+    out.write("  ".join(_pad(h, w) for h, w in zip(headings, widths, strict=True)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for r in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
+        out.write("  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")
     out.write(f"\n{len(rows)} message(s).\n")
 
 
+def _char_width(char: str) -> int:
+    """Columns a character takes in a terminal: two for wide (CJK) ones, none for combining marks."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _width(text: str) -> int:
+    return sum(_char_width(c) for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
 def _cut(text: str, width: int) -> str:
+    """At most `width` terminal columns, an ellipsis marking the cut."""
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if _width(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        if used + _char_width(char) > width - 1:
+            break
+        kept.append(char)
+        used += _char_width(char)
+    return "".join(kept) + "…"
 
 
 def outbox_entries(session: Session, event: str, all_statuses: bool = False) -> list[dict[str, Any]]:

@@ -6,18 +6,22 @@ from intake.demo; the steps are the real commands, run in this process."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import shlex
 import shutil
 import sys
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from intake.cli.context import setup_logging, validate_event
 from intake.cli.database import cmd_db_upgrade
-from intake.cli.reading import cmd_log
 from intake.cli.service import cmd_poll
 from intake.config import Settings, load_settings, shipped_config_dir
 from intake.demo import DEMO_PASSWORD, DEMO_USER, ReplyFolder, free_port, start_pymap, stop
+from intake.models import InboundMessage, Reply
 
 
 def _serve_dashboard(directory: Path, port: int) -> int:
@@ -48,7 +52,8 @@ def _serve_dashboard(directory: Path, port: int) -> int:
         return 0
 
 
-def _fill_inbox(settings: Settings, imap_port: int) -> None:
+def _fill_inbox(settings: Settings, imap_port: int) -> list[tuple[str, datetime]]:
+    """Deliver the sample morning; returns what each message is and when it arrived."""
     from imapclient import IMAPClient
 
     from intake.samples import demo_mailbox
@@ -59,40 +64,63 @@ def _fill_inbox(settings: Settings, imap_port: int) -> None:
     for _what, raw, received in samples:
         client.append("INBOX", raw, msg_time=received)
     client.logout()
-    print(f"intake demo: the inbox now holds {len(samples)} new messages:", file=sys.stderr)
-    for what, _, received in samples:
+    return [(what, received) for what, _, received in samples]
+
+
+def _run_commands(settings: Settings) -> None:
+    """`intake db upgrade` and `intake poll --once`, as an operator would run them, quietly:
+    the demo tells their outcome itself, message by message."""
+    cmd_db_upgrade(settings, argparse.Namespace(revision="head"))
+    cmd_poll(settings, argparse.Namespace(once=True))
+
+
+def _outcomes(settings: Settings) -> list[tuple[InboundMessage, list[Reply]]]:
+    from sqlalchemy import select
+
+    from intake import db
+
+    engine = db.make_engine(settings.database_url)
+    try:
+        with db.make_sessionmaker(engine)() as session:
+            messages = list(session.scalars(select(InboundMessage).order_by(InboundMessage.uid)))
+            replies = list(session.scalars(select(Reply).order_by(Reply.id)))
+            for message in messages:
+                _ = message.documents  # loaded while the session is open
+            return [(m, [r for r in replies if r.message_id == m.id]) for m in messages]
+    finally:
+        engine.dispose()
+
+
+def _report(settings: Settings, samples: list[tuple[str, datetime]], directory: Path) -> None:
+    """One line per message: what it was, when it arrived, what intake made of it, the answer."""
+    zone = settings.event.timezone
+    outcomes = _outcomes(settings)
+    print(
+        f"\nThe deadline is {settings.event.deadline:%d %b %H:%M} Geneva time. "
+        "What came in, and what intake did:"
+    )
+    for (what, received), (message, replies) in zip(samples, outcomes, strict=False):
+        numbers = ", ".join(d.number for d in message.documents if d.number) or "-"
+        answer = ", ".join(r.kind.replace("_", " ") for r in replies) or "not answered"
         print(
-            f"  - {what} (received {received.astimezone(settings.event.timezone):%d %b %H:%M} Geneva)",
-            file=sys.stderr,
+            f"  #{message.id:<3} {message.status:<11} {numbers:<13} {what} "
+            f"(received {received.astimezone(zone):%d %b %H:%M}); answer: {answer}"
         )
+    kinds = Counter(r.kind.replace("_", " ") for _, replies in outcomes for r in replies)
+    sent = sum(1 for _, replies in outcomes for r in replies if r.status == "sent")
+    summary = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(kinds.items()))
+    print(
+        f"\n{sent} replies sent to the local SMTP server ({summary}), "
+        f"saved as .eml files in {directory / 'replies'}."
+    )
 
 
-def _run_commands(settings: Settings) -> int:
-    log_args = argparse.Namespace(
-        all_events=False,
-        status=None,
-        since=None,
-        until=None,
-        sender=None,
-        search=None,
-        sort="id",
-        desc=False,
-        limit=None,
-        format="table",
-    )
-    steps = (
-        ("db upgrade", cmd_db_upgrade, argparse.Namespace(revision="head")),
-        ("poll --once", cmd_poll, argparse.Namespace(once=True)),
-        ("log", cmd_log, log_args),
-    )
-    for name, command, args in steps:
-        print(f"\n$ intake {name}", file=sys.stderr)
-        sys.stderr.flush()
-        code = command(settings, args)
-        sys.stdout.flush()
-        if code != 0:
-            return code
-    return 0
+def _try_line(directory: Path) -> str:
+    """A command that runs as printed in a new shell: absolute paths, the settings it needs."""
+    found = shutil.which("intake", path=str(Path(sys.executable).parent))
+    program = shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m intake"
+    database = shlex.quote(f"sqlite:///{directory / 'intake.db'}")
+    return f"INTAKE_DATABASE_URL={database} INTAKE_DATA_DIR={shlex.quote(str(directory))} {program} show 1"
 
 
 def run_demo(directory: Path, dashboard_port: int | None = None) -> int:
@@ -112,11 +140,13 @@ def run_demo(directory: Path, dashboard_port: int | None = None) -> int:
     )
     settings = load_settings()
     validate_event(settings)
-    setup_logging(settings.log_level)
+    # For a person: what happened, not how. The servers' protocol chatter and the poller's
+    # per-message log lines stay out; a warning or an error still shows.
+    setup_logging("warning")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     print(
-        f"intake demo: a local IMAP server on 127.0.0.1:{imap_port}, an SMTP server on "
-        f"127.0.0.1:{smtp_port}, data in {directory}",
-        file=sys.stderr,
+        f"intake demo: a local IMAP server (127.0.0.1:{imap_port}) and SMTP server "
+        f"(127.0.0.1:{smtp_port}); data in {directory}"
     )
     from aiosmtpd.controller import Controller
 
@@ -126,25 +156,16 @@ def run_demo(directory: Path, dashboard_port: int | None = None) -> int:
     smtp.start()
     server = start_pymap(imap_port, directory / "imap-server.log")
     try:
-        _fill_inbox(settings, imap_port)
-        code = _run_commands(settings)
-        if code != 0:
-            return code
+        samples = _fill_inbox(settings, imap_port)
         print(
-            f"\nThe local SMTP server received {len(replies.received)} replies, "
-            f"written to {replies.directory}:",
-            file=sys.stderr,
+            f"intake demo: {len(samples)} messages delivered; "
+            "running `intake db upgrade` and `intake poll --once`"
         )
-        for recipient, subject in replies.received:
-            print(f"  - to {recipient}: {subject}", file=sys.stderr)
+        _run_commands(settings)
+        _report(settings, samples, directory)
         if dashboard_port is not None:
             return _serve_dashboard(directory, dashboard_port)
-        print(
-            f"\nThe raw messages and files are in {directory / 'blobs'}; the database is "
-            f"{directory / 'intake.db'}. Try: INTAKE_CONFIG={settings.config_path} "
-            f"INTAKE_DATABASE_URL=sqlite:///{directory / 'intake.db'} intake log --format json",
-            file=sys.stderr,
-        )
+        print(f"\nTry, in a new shell:\n  {_try_line(directory)}")
         return 0
     finally:
         stop(server)

@@ -28,7 +28,7 @@ def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
             numbering=tuple(s.event for s in load_deployment(settings.config_path))
             if args.all_events
             else (settings.event,),
-            sort=args.sort,
+            sort=args.sort or ("received" if args.format == "table" else "id"),
             descending=args.desc,
             limit=args.limit,
         )
@@ -113,7 +113,12 @@ def register(sub: Any) -> None:
         help="words (any case) in the subject, the sender's address or name, or a document's "
         "title, source, file name or number (typed loosely: jca-mv-i-4)",
     )
-    p.add_argument("--sort", choices=("id", "received", "status", "sender", "subject"), default="id")
+    p.add_argument(
+        "--sort",
+        choices=("id", "received", "status", "sender", "subject"),
+        help="the order (default: the table by when the mail server received each message; "
+        "json and csv by message number, the order of recording)",
+    )
     p.add_argument("--desc", action="store_true", help="newest or last first")
     p.add_argument("--limit", type=int)
     p.add_argument(
