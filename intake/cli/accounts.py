@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from intake.cli.context import EXIT_OK, NO_SERVER, actor_option, database, refused
-from intake.config import Settings
+from intake.config import Settings, load_deployment
 from intake.desk import Refused
 
 
@@ -58,8 +58,10 @@ def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
         secure_cookies=args.secure_cookies,
         threads=args.threads,
     )
+    # With several [[events]], the dashboard switches between those sharing this database.
+    events = load_deployment(args.config, needs=NO_SERVER)
     try:
-        return serve(settings, options)
+        return serve(settings, options, events)
     except OSError as exc:  # the port is taken, or the address is not this machine's
         return refused(Refused(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"))
 

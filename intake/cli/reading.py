@@ -25,7 +25,7 @@ def cmd_log(settings: Settings, args: argparse.Namespace) -> int:
             until=parse_time(args.until, settings, True) if args.until else None,
             sender=args.sender,
             search=args.search,
-            numbering=tuple(s.event for s in load_deployment(settings.config_path))
+            numbering=tuple(s.event for s in load_deployment(settings.config_path, needs=NO_SERVER))
             if args.all_events
             else (settings.event,),
             sort=args.sort or ("received" if args.format == "table" else "id"),

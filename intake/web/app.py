@@ -10,6 +10,8 @@ autoescaping.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import Flask
 
 from intake import db
@@ -17,11 +19,14 @@ from intake.config import Settings
 from intake.domain import MessageStatus
 from intake.store import BlobStore
 from intake.web import downloads, outbox, security, signin, submissions
-from intake.web.context import Desk, when
+from intake.web.context import Desk, desk, when
 from intake.web.options import WebOptions
 
 
-def create_app(settings: Settings, options: WebOptions | None = None) -> Flask:
+def create_app(
+    settings: Settings, options: WebOptions | None = None, events: Sequence[Settings] = ()
+) -> Flask:
+    """The dashboard on `settings`' event; `events`: every event it may switch to (one database)."""
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
     engine = db.make_engine(settings.database_url)
@@ -31,10 +36,10 @@ def create_app(settings: Settings, options: WebOptions | None = None) -> Flask:
         engine=engine,
         sessions=db.make_sessionmaker(engine),
         store=BlobStore(settings.data_dir),
+        events=tuple(e for e in events if e.database_url == settings.database_url) or (settings,),
     )
-    app.jinja_env.globals.update(
-        when=when, event=settings.event, STATUS_ORDER=[s.value for s in MessageStatus]
-    )
+    app.jinja_env.globals.update(when=when, STATUS_ORDER=[s.value for s in MessageStatus])
+    app.context_processor(lambda: {"event": desk().settings.event, "event_choices": desk().events})
     security.install(app)
     for blueprint in (signin.blueprint, submissions.blueprint, outbox.blueprint, downloads.blueprint):
         app.register_blueprint(blueprint)

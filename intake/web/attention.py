@@ -73,12 +73,14 @@ class Backlog:
 
 
 def _backlog(settings: Settings) -> Backlog:
+    """The event's mailbox watcher (one per event: each may have its own mailbox)."""
     extensions: dict[str, Any] = current_app.extensions
     with _CREATE:
-        found = extensions.get("intake.backlog")
+        watchers: dict[str, Backlog] = extensions.setdefault("intake.backlog", {})
+        found = watchers.get(settings.event.id)
         if found is None:
-            found = extensions["intake.backlog"] = Backlog(settings)
-    return found  # type: ignore[no-any-return]
+            found = watchers[settings.event.id] = Backlog(settings)
+    return found
 
 
 _CREATE = threading.Lock()

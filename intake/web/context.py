@@ -3,6 +3,7 @@ blob store (one `Desk` per app), who is signed in, and how files are handed out.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, abort, current_app, g, render_template, send_file
+from flask import Response, abort, current_app, g, has_request_context, render_template, request, send_file
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +40,9 @@ class Desk:
     engine: Engine
     sessions: sessionmaker[Session]
     store: BlobStore
+    # Every event of the configuration (with several `[[events]]`, the dashboard switches
+    # between them); `settings` is the one this request acts on.
+    events: tuple[Settings, ...] = ()
 
     @property
     def lifetime(self) -> timedelta:
@@ -49,9 +53,22 @@ class Desk:
         return timedelta(minutes=self.options.idle_minutes)
 
 
+EVENT_COOKIE = "intake_event"
+
+
 def desk() -> Desk:
-    """The desk of the app serving this request."""
+    """The desk of the app serving this request, acting on the event the person chose (the
+    `intake_event` cookie, set by the switcher) or else the one `intake web` was started on."""
+    if "desk" in g:
+        chosen: Desk = g.desk
+        return chosen
     found: Desk = current_app.extensions["intake"]
+    wanted = request.cookies.get(EVENT_COOKIE) if has_request_context() else None
+    for settings in found.events:
+        if wanted and settings.event.id == wanted and settings is not found.settings:
+            found = dataclasses.replace(found, settings=settings)
+            break
+    g.desk = found
     return found
 
 

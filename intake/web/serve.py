@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from intake.config import Settings
 from intake.web.app import create_app
@@ -11,10 +12,10 @@ from intake.web.options import WebOptions
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings, options: WebOptions) -> int:
+def serve(settings: Settings, options: WebOptions, events: Sequence[Settings] = ()) -> int:
     from waitress import serve as waitress_serve
 
-    app = create_app(settings, options)
+    app = create_app(settings, options, events)
     if options.proxy_user_header:
         log.warning(
             "trusting the %s header from %s: the dashboard must be reachable through that proxy only",

@@ -19,7 +19,7 @@ from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, MessageSt
 from intake.listing import SORTS, LogFilter, count_messages, message_entries, read_when, status_counts
 from intake.models import Document, InboundMessage, utcnow
 from intake.web.attention import attention
-from intake.web.context import PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
+from intake.web.context import EVENT_COOKIE, PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
 
 blueprint = Blueprint("submissions", __name__)
 
@@ -225,6 +225,25 @@ def _decision(
     return lambda s: decide(
         s, settings, message_id, actor, reason=reason, revision_of=revision_of, as_new=as_new
     )
+
+
+@blueprint.post("/event")
+def switch_event() -> Any:
+    """Act on another event of the configuration: remembered in a cookie for this browser."""
+    wanted = (request.form.get("event") or "").strip()
+    known = {s.event.id for s in desk().events}
+    if wanted not in known:
+        abort(404, description=f"there is no event {wanted!r} here")
+    response = redirect(url_for("submissions.index"))
+    response.set_cookie(
+        EVENT_COOKIE,
+        wanted,
+        httponly=True,
+        samesite="Strict",
+        secure=desk().options.secure_cookies,
+        max_age=365 * 24 * 3600,
+    )
+    return response
 
 
 MAX_BULK = 200

@@ -232,6 +232,7 @@ def test_the_log_exports_as_filtered_and_files_are_named_by_number(site: Site) -
     assert (
         headers["content-disposition"].startswith("attachment;") and ".eml" in headers["content-disposition"]
     )
+    assert "sandbox" in headers["content-security-policy"]
     original = email.message_from_bytes(_get_bytes(site, client, eml_path), policy=email.policy.default)
     assert original["Subject"] == "Digital twins" and LUKASZ.address in str(original["From"])
 
@@ -345,6 +346,7 @@ def test_a_held_messages_files_are_listed_and_downloadable_before_release(
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["content-disposition"].startswith("attachment;")
+    assert "sandbox" in response.headers["content-security-policy"]
     assert page.request.get(f"{site.base}/messages/{site.ids['Cheap pills']}/files/7").status == 404
     # A judged message's files are its documents, not served this way.
     assert page.request.get(f"{site.base}/messages/{site.ids['Digital twins']}/files/0").status == 404
