@@ -765,7 +765,7 @@ def phase_poll(spec: dict[str, Any]) -> dict[str, Any]:
     from intake import db
     from intake.config import load_settings
     from intake.models import InboundMessage
-    from intake.poll import poll_once
+    from intake.pipeline import poll_once
     from intake.store import BlobStore
 
     settings = load_settings(spec["config"], env={})
@@ -809,17 +809,18 @@ def phase_poll(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def phase_judge(spec: dict[str, Any]) -> dict[str, Any]:
-    """Parse and judge one message from a file, as intake.record does, nothing else."""
-    from intake import record
+    """Parse and judge one message from a file, as the pipeline's examine stage does, nothing else."""
     from intake.config import load_settings
+    from intake.examine import examine
+    from intake.mailbox import RawMessage
 
     settings = load_settings(spec["config"], env={})
     raw = Path(spec["message"]).read_bytes()
     received = datetime.fromisoformat(spec["received_at"])
     baseline = rss_mb()
     started = time.perf_counter()
-    inbound = record.parse_message(raw)
-    verdict = record.decide(inbound, settings.event, received)
+    message = RawMessage(uid=1, received_at=received, size=len(raw), raw=raw)
+    verdict = examine(message, settings.event, settings.imap.max_message_bytes).verdict
     seconds = time.perf_counter() - started
     return {
         "message_bytes": len(raw),

@@ -2,4 +2,5 @@ import sys
 
 from intake.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not again in a worker process (intake.examine)
+    sys.exit(main())

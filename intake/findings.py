@@ -80,6 +80,13 @@ _kind(
     "Send it again from an ordinary mail program, with the document attached.",
 )
 _kind(
+    "message.worker_lost",
+    Severity.ERROR,
+    "Your message could not be examined: reading it stopped the process examining it twice ({why}).",
+    "Send it again with the document saved afresh from your word processor; if this happens again, "
+    "write to the secretariat.",
+)
+_kind(
     "message.no_sender",
     Severity.ERROR,
     "The message has no usable sender address.",

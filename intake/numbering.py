@@ -25,12 +25,19 @@ def format_number(event: EventSettings, value: int) -> str:
 
 def take_number(session: Session, event: EventSettings) -> str:
     """Take the next number of `event`'s series in the session's transaction."""
+    return take_numbers(session, event, 1)[0]
+
+
+def take_numbers(session: Session, event: EventSettings, count: int) -> list[str]:
+    """Take the next `count` numbers of the series at once (a batch's), in order."""
+    if count < 1:
+        return []
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(DocumentCounter).values(event=event.id, last_value=0).on_conflict_do_nothing())
-    value = session.execute(
+    last = session.execute(
         update(DocumentCounter)
         .where(DocumentCounter.event == event.id)
-        .values(last_value=DocumentCounter.last_value + 1)
+        .values(last_value=DocumentCounter.last_value + count)
         .returning(DocumentCounter.last_value)
     ).scalar_one()
-    return format_number(event, int(value))
+    return [format_number(event, value) for value in range(int(last) - count + 1, int(last) + 1)]

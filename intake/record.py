@@ -1,11 +1,19 @@
-"""The one place that writes an inbound message to the database.
+"""The one place that writes what the pipeline found: a batch of examined messages in one transaction.
 
-One transaction per message: the message row, its documents and findings, an
-audit event, and the mailbox's last UID move together or not at all. The raw
-bytes (and each file) are in the blob store before the transaction starts, so
-a committed row always has its bytes. A crash before the commit leaves nothing
-behind; a crash after it leaves a message in the inbox that is recorded but not
-filed, which the next run only files.
+`record_batch` turns verdicts into rows: the messages, their documents and
+findings, the document numbers, the audit trail, the reply to send and the
+mailbox's last UID, for a whole fetched batch in one transaction, with bulk
+inserts: the batch's numbers are taken together, and the duplicate and
+rate-limit look-ups are made once for the batch. It decides nothing that
+`intake.examine` did not, except what needs the database: duplicates (of
+recorded messages, and inside the batch), revisions, numbers, rate limits.
+
+The raw bytes (and each file) are written to the blob store and synced before
+the transaction commits, so a committed row always has its bytes. A crash
+before the commit leaves nothing behind; a crash after it leaves messages in
+the inbox that are recorded but not filed, which the next run only files.
+When one message of a batch cannot be written, the batch is written again one
+transaction per message, so the others are not lost; that is logged.
 
 Idempotency: (mailbox, folder, UIDVALIDITY, UID) is unique, so the same mailbox
 message is never recorded twice. A second copy of an already recorded message
@@ -17,24 +25,24 @@ message that was recorded but never filed is re-keyed to its new UID instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings
-from intake.decide import decide, quarantined, too_large
 from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
-from intake.mailbox import RawMessage
+from intake.examine import Examined
+from intake.findings import Found
 from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
-from intake.parse import Inbound, Unparseable, parse_headers, parse_message
-from intake.respond import queue_reply
+from intake.numbering import take_numbers
+from intake.respond import RateLimits, queue_reply
 from intake.revisions import RevisionLink, assign_number, resolve_revisions
-from intake.store import BlobStore, sha256_hex
-from intake.verdict import MessageVerdict
+from intake.screen import reply_address
+from intake.store import BlobStore
+from intake.verdict import DocumentVerdict, MessageVerdict
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +59,10 @@ class Place:
 
 @dataclass(frozen=True)
 class Recorded:
+    uid: int
     id: int
     status: str
     new: bool  # False when the row already existed (left behind, or re-keyed)
-
-
-def body_digest(raw: bytes) -> str:
-    """SHA-256 of everything after the header block."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        at = raw.find(separator)
-        if at >= 0:
-            return sha256_hex(raw[at + len(separator) :])
-    return sha256_hex(b"")
 
 
 def recorded_uids(session: Session, place: Place, uids: Iterable[int]) -> dict[int, tuple[int, str]]:
@@ -84,53 +84,55 @@ def recorded_uids(session: Session, place: Place, uids: Iterable[int]) -> dict[i
     return found
 
 
-def record_message(
+# --- the batch ---------------------------------------------------------------------------------
+def record_batch(
     sessions: sessionmaker[Session],
     store: BlobStore,
     place: Place,
-    message: RawMessage,
+    batch: Sequence[Examined],
     event: EventSettings,
-    max_message_bytes: int,
-) -> Recorded:
-    raw = message.raw
-    digest = store.put(raw)
-    inbound: Inbound | None = None
+) -> list[Recorded]:
+    """Record a batch (in UID order) in one transaction; one per message if that fails."""
+    if not batch:
+        return []
+    stow(store, batch)
     try:
-        inbound = parse_message(raw)
-    except Unparseable as exc:
-        verdict = quarantined(str(exc))
-        inbound = parse_headers(raw)  # recorded with what can be read; never answered
-    else:
-        if message.headers_only:
-            verdict = too_large(message.size, max_message_bytes)
-        else:
-            verdict = decide(inbound, event, message.received_at)
-    if inbound is not None:
-        for doc in verdict.documents:
-            payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
-            store.put(payload)
-    body_sha = body_digest(raw)
+        return _transaction(sessions, place, batch, event)
+    except OperationalError:
+        raise  # the database is gone: the poll stops, and the batch is fetched again next run
+    except SQLAlchemyError as exc:
+        if len(batch) == 1:
+            return [_after_failure(sessions, place, batch[0], exc)]
+        log.warning(
+            "recording %s messages (UIDs %s-%s) in one transaction failed (%s); "
+            "recording them one transaction each",
+            len(batch),
+            batch[0].message.uid,
+            batch[-1].message.uid,
+            _first_line(exc),
+        )
+    out: list[Recorded] = []
+    for examined in batch:
+        try:
+            out += _transaction(sessions, place, [examined], event)
+        except OperationalError:
+            raise
+        except SQLAlchemyError as exc:
+            out.append(_after_failure(sessions, place, examined, exc))
+    return out
 
-    for attempt in range(1, RETRIES + 1):
-        with sessions() as session:
-            try:
-                with session.begin():
-                    return _write(session, place, message, event, inbound, verdict, digest, body_sha)
-            except IntegrityError:
-                # Another process recorded this UID between our look and our write.
-                break
-            except OperationalError as exc:
-                # PostgreSQL may pick this transaction as a deadlock's victim when
-                # two processes take numbers and write replies at once; it rolled
-                # back whole, so doing it again is safe.
-                if attempt == RETRIES or not _retryable(exc):
-                    raise
-                log.warning("recording UID %s: %s; trying again", message.uid, _first_line(exc))
-    with sessions() as session:
-        existing = recorded_uids(session, place, [message.uid]).get(message.uid)
-        if existing is None:
-            raise RuntimeError(f"UID {message.uid} could not be recorded and is not recorded")
-        return Recorded(existing[0], existing[1], new=False)
+
+def stow(store: BlobStore, batch: Sequence[Examined]) -> None:
+    """Every raw message and every file of the batch into the blob store, then one sync."""
+    for examined in batch:
+        store.put(examined.message.raw, examined.digest, durable=False)
+        inbound = examined.inbound
+        if inbound is None:
+            continue
+        for doc in examined.verdict.documents:
+            payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
+            store.put(payload, doc.sha256, durable=False)
+    store.sync()
 
 
 RETRIES = 3
@@ -145,52 +147,267 @@ def _first_line(exc: BaseException) -> str:
     return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _write(
-    session: Session,
-    place: Place,
-    message: RawMessage,
-    event: EventSettings,
-    inbound: Inbound | None,
-    verdict: MessageVerdict,
-    digest: str,
-    body_sha: str,
+def _transaction(
+    sessions: sessionmaker[Session], place: Place, batch: Sequence[Examined], event: EventSettings
+) -> list[Recorded]:
+    for attempt in range(1, RETRIES + 1):
+        with sessions() as session:
+            try:
+                with session.begin():
+                    return _write(session, place, batch, event)
+            except OperationalError as exc:
+                # PostgreSQL may pick this transaction as a deadlock's victim when two
+                # processes take numbers and write replies at once; it rolled back whole,
+                # so doing it again is safe.
+                if attempt == RETRIES or not _retryable(exc):
+                    raise
+                log.warning("recording from UID %s: %s; trying again", batch[0].message.uid, _first_line(exc))
+    raise AssertionError("unreachable")
+
+
+def _after_failure(
+    sessions: sessionmaker[Session], place: Place, examined: Examined, exc: SQLAlchemyError
 ) -> Recorded:
-    existing = recorded_uids(session, place, [message.uid]).get(message.uid)
+    """One message could not be written: recorded meanwhile by another process, or not at all."""
+    uid = examined.message.uid
+    with sessions() as session:
+        existing = recorded_uids(session, place, [uid]).get(uid)
     if existing is not None:
-        return Recorded(existing[0], existing[1], new=False)
+        return Recorded(uid, existing[0], existing[1], new=False)
+    if isinstance(exc, IntegrityError):
+        raise RuntimeError(f"UID {uid} could not be recorded and is not recorded") from exc
+    raise exc
 
-    original = _earlier_copy(session, place, inbound, digest, body_sha)
-    if (
-        original is not None
-        and original.filed_at is None
+
+# --- writing -----------------------------------------------------------------------------------
+@dataclass
+class _Row:
+    """One message of the batch on its way to the database."""
+
+    examined: Examined
+    verdict: MessageVerdict
+    original: InboundMessage | None = None  # the first copy, when this one is a duplicate
+    first_in_batch: _Row | None = None  # ... or the first copy is earlier in this batch
+    links: dict[int, RevisionLink] | None = None
+    row: InboundMessage | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.original is not None or self.first_in_batch is not None
+
+
+def _write(session: Session, place: Place, batch: Sequence[Examined], event: EventSettings) -> list[Recorded]:
+    uids = [e.message.uid for e in batch]
+    known = recorded_uids(session, place, uids)
+    results: dict[int, Recorded] = {
+        uid: Recorded(uid, row_id, status, new=False) for uid, (row_id, status) in known.items()
+    }
+    todo = [e for e in batch if e.message.uid not in known]
+    earlier = _earlier_copies(session, place, todo)
+    rows: list[_Row] = []
+    by_digest: dict[str, _Row] = {}
+    by_message_id: dict[tuple[str, str], _Row] = {}
+    for examined in todo:
+        uid = examined.message.uid
+        original = earlier.get(uid)
+        if original is not None and _left_behind(original, place):
+            results[uid] = _rekey(session, place, original, uid)
+            continue
+        item = _Row(examined, examined.verdict, original=original)
+        if original is None:
+            key = _copy_key(examined)
+            item.first_in_batch = by_digest.get(examined.digest) or (by_message_id.get(key) if key else None)
+        if item.original is not None:
+            item.verdict = _duplicate(item.original.id)
+        elif item.first_in_batch is None:
+            by_digest.setdefault(examined.digest, item)
+            key = _copy_key(examined)
+            if key is not None:
+                by_message_id.setdefault(key, item)
+            if examined.inbound is not None:
+                # Issue 5: a message naming an assigned number as revised is linked to that
+                # document, or held with the reason when that is ambiguous (intake.revisions).
+                item.verdict, item.links = resolve_revisions(session, event, examined.inbound, item.verdict)
+        rows.append(item)
+    _insert(session, place, rows, event)
+    for item in rows:
+        assert item.row is not None
+        results[item.examined.message.uid] = Recorded(
+            item.examined.message.uid, item.row.id, item.row.status, True
+        )
+    _advance(session, place, max(uids))
+    return [results[uid] for uid in uids if uid in results]
+
+
+def _duplicate(original_id: int) -> MessageVerdict:
+    return MessageVerdict(status=MessageStatus.DUPLICATE, reason=f"a copy of message #{original_id}")
+
+
+def _copy_key(examined: Examined) -> tuple[str, str] | None:
+    inbound = examined.inbound
+    if inbound is None or not inbound.message_id:
+        return None
+    return (inbound.message_id, examined.body_sha)
+
+
+def _left_behind(original: InboundMessage, place: Place) -> bool:
+    """Recorded under an older UIDVALIDITY of this folder and never filed."""
+    return (
+        original.filed_at is None
         and original.uidvalidity != place.uidvalidity
-        and (original.mailbox == place.mailbox and original.folder == place.folder)
-    ):
-        # UIDVALIDITY changed while this message was recorded but not yet filed.
-        old = (original.uidvalidity, original.uid)
-        original.uidvalidity, original.uid = place.uidvalidity, message.uid
-        _audit(
-            session,
-            SubjectType.MESSAGE,
-            original.id,
-            AuditAction.REKEYED,
-            f"UIDVALIDITY/UID {old} -> {(place.uidvalidity, message.uid)}",
-        )
-        _advance(session, place, message.uid)
-        return Recorded(original.id, original.status, new=False)
+        and original.mailbox == place.mailbox
+        and original.folder == place.folder
+    )
 
-    if original is not None:
-        verdict = MessageVerdict(
-            status=MessageStatus.DUPLICATE,
-            reason=f"a copy of message #{original.id}",
-        )
-    # Issue 5: a message naming an assigned number as revised ("JCA-MV-I-012 Rev.1") is linked to
-    # that document, or held with the reason when that is ambiguous (intake.revisions).
-    revision_links: dict[int, RevisionLink] = {}
-    if inbound is not None and original is None:
-        verdict, revision_links = resolve_revisions(session, event, inbound, verdict)
 
-    row = InboundMessage(
+def _rekey(session: Session, place: Place, original: InboundMessage, uid: int) -> Recorded:
+    """UIDVALIDITY changed while this message was recorded but not yet filed."""
+    old = (original.uidvalidity, original.uid)
+    original.uidvalidity, original.uid = place.uidvalidity, uid
+    _audit(
+        session,
+        SubjectType.MESSAGE,
+        original.id,
+        AuditAction.REKEYED,
+        f"UIDVALIDITY/UID {old} -> {(place.uidvalidity, uid)}",
+    )
+    return Recorded(uid, original.id, original.status, new=False)
+
+
+def _earlier_copies(session: Session, place: Place, batch: Sequence[Examined]) -> dict[int, InboundMessage]:
+    """The first recording of each message, by UID: the same raw bytes, or the same
+    Message-ID with the same body. Two indexed look-ups for the whole batch."""
+    if not batch:
+        return {}
+    digests = {e.digest for e in batch}
+    message_ids = {e.inbound.message_id for e in batch if e.inbound is not None and e.inbound.message_id}
+    candidates: list[InboundMessage] = []
+    for column, values in ((InboundMessage.sha256, digests), (InboundMessage.message_id, message_ids)):
+        wanted = sorted(values)
+        for start in range(0, len(wanted), 500):
+            candidates += session.scalars(
+                select(InboundMessage).where(
+                    InboundMessage.event == place.event,
+                    InboundMessage.status != str(MessageStatus.DUPLICATE),
+                    column.in_(wanted[start : start + 500]),
+                )
+            ).all()
+    first_by_digest: dict[str, InboundMessage] = {}
+    first_by_copy: dict[tuple[str | None, str | None], InboundMessage] = {}
+    for row in sorted(candidates, key=lambda r: r.id):
+        first_by_digest.setdefault(row.sha256, row)
+        first_by_copy.setdefault((row.message_id, row.body_sha256), row)
+    found: dict[int, InboundMessage] = {}
+    for examined in batch:
+        matches = [first_by_digest.get(examined.digest)]
+        key = _copy_key(examined)
+        if key is not None:
+            matches.append(first_by_copy.get(key))
+        present = [m for m in matches if m is not None]
+        if present:
+            found[examined.message.uid] = min(present, key=lambda r: r.id)
+    return found
+
+
+def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettings) -> None:
+    """The rows of the batch, with bulk inserts: messages, documents, findings, numbers, replies."""
+    if not rows:
+        return
+    firsts = [item for item in rows if item.first_in_batch is None]
+    copies = [item for item in rows if item.first_in_batch is not None]
+    for item in firsts:
+        item.row = _message_row(place, item, event)
+    session.add_all([item.row for item in firsts])
+    session.flush()  # one INSERT ... RETURNING for the batch: the rows' ids
+    for item in copies:  # a second copy inside the batch points at the first, now it has an id
+        assert item.first_in_batch is not None and item.first_in_batch.row is not None
+        item.original = item.first_in_batch.row
+        item.verdict = _duplicate(item.original.id)
+        item.row = _message_row(place, item, event)
+    if copies:
+        session.add_all([item.row for item in copies])
+        session.flush()
+
+    wanted = [
+        (item, position)
+        for item in rows
+        for position, doc in enumerate(item.verdict.documents)
+        if doc.status == DocumentStatus.ACCEPTED
+        and doc.role == DocumentRole.DOCUMENT
+        and (item.links or {}).get(position) is None
+    ]
+    # The batch's numbers taken together, in UID order: a rollback frees them unseen.
+    fresh = dict(
+        zip(
+            ((id(item), position) for item, position in wanted),
+            take_numbers(session, event, len(wanted)),
+            strict=True,
+        )
+    )
+    later: list[object] = []
+    numbers_by_row: dict[int, dict[int, str]] = {}
+    documents: list[tuple[_Row, Document, int]] = []
+    for item in rows:
+        assert item.row is not None
+        later += _findings(item.row.id, None, item.verdict.findings)
+        numbers: dict[int, str] = numbers_by_row.setdefault(id(item), {})
+        for position, doc in enumerate(item.verdict.documents):
+            document = _document_row(item.row.id, position, doc)
+            if doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT:
+                link = (item.links or {}).get(position)
+                numbers[doc.part_index] = assign_number(
+                    session, event, document, link, fresh.get((id(item), position))
+                )
+            documents.append((item, document, position))
+    session.add_all([document for _, document, _ in documents])
+    session.flush()
+    for item, document, position in documents:
+        assert item.row is not None
+        if document.number:
+            later.append(_audit_row(SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number))
+        later += _findings(item.row.id, document.id, item.verdict.documents[position].findings)
+    now = utcnow()
+    recipients = [
+        address
+        for item in rows
+        if item.examined.inbound is not None and not item.duplicate
+        for address in [reply_address(item.examined.inbound, event)]
+        if address
+    ]
+    limits = RateLimits.load(session, event, recipients, now)
+    for item in rows:
+        assert item.row is not None
+        verdict = item.verdict
+        later.append(
+            _audit_row(
+                SubjectType.MESSAGE,
+                item.row.id,
+                AuditAction.RECORDED,
+                f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""),
+            )
+        )
+        inbound = item.examined.inbound
+        if inbound is not None and not item.duplicate:
+            message = item.examined.message
+            _, note = queue_reply(
+                session,
+                item.row.id,
+                inbound,
+                verdict,
+                numbers_by_row[id(item)],
+                event,
+                message.received_at,
+                now,
+                limits,
+            )
+            later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note))
+    session.add_all(later)
+
+
+def _message_row(place: Place, item: _Row, event: EventSettings) -> InboundMessage:
+    examined, verdict = item.examined, item.verdict
+    message, inbound = examined.message, examined.inbound
+    return InboundMessage(
         event=event.id,
         mailbox=place.mailbox,
         folder=place.folder,
@@ -204,107 +421,51 @@ def _write(
         date_header=inbound.date if inbound else None,
         received_at=message.received_at,
         size=message.size or len(message.raw),
-        sha256=digest,
-        body_sha256=body_sha,
+        sha256=examined.digest,
+        body_sha256=examined.body_sha,
         headers_only=message.headers_only,
         status=str(verdict.status),
         reason=verdict.reason,
         error=verdict.findings[0].message
         if verdict.status == MessageStatus.QUARANTINED and verdict.findings
         else None,
-        duplicate_of_id=original.id if original is not None else None,
+        duplicate_of_id=item.original.id if item.original is not None else None,
         headers={"items": [list(h) for h in inbound.headers]} if inbound else None,
     )
-    session.add(row)
-    session.flush()
-    for found in verdict.findings:
-        session.add(
+
+
+def _document_row(message_row_id: int, position: int, doc: DocumentVerdict) -> Document:
+    return Document(
+        message_id=message_row_id,
+        position=position,
+        filename=doc.filename,
+        declared_type=doc.declared_type,
+        detected_type=doc.detected_type,
+        size=doc.size,
+        sha256=doc.sha256,
+        role=doc.role,
+        status=str(doc.status),
+        title=doc.title,
+        source=doc.source,
+        contacts={"items": list(doc.contacts)} if doc.contacts else None,
+        abstract=doc.abstract,
+    )
+
+
+def _findings(message_row_id: int, document_id: int | None, items: Iterable[Found]) -> list[object]:
+    rows: list[object] = []
+    for found in items:
+        rows.append(
             Finding(
-                message_id=row.id,
+                message_id=message_row_id,
+                document_id=document_id,
                 code=found.code,
                 severity=str(found.severity),
                 message=found.message,
                 detail=found.detail,
             )
         )
-    numbers: dict[int, str] = {}
-    for position, doc in enumerate(verdict.documents):
-        document = Document(
-            message_id=row.id,
-            position=position,
-            filename=doc.filename,
-            declared_type=doc.declared_type,
-            detected_type=doc.detected_type,
-            size=doc.size,
-            sha256=doc.sha256,
-            role=doc.role,
-            status=str(doc.status),
-            title=doc.title,
-            source=doc.source,
-            contacts={"items": list(doc.contacts)} if doc.contacts else None,
-            abstract=doc.abstract,
-        )
-        if doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT:
-            # Taken in the transaction that accepts: a rollback frees it unseen. A revision
-            # gets its original's number with Rev.n instead (intake.revisions).
-            numbers[doc.part_index] = assign_number(session, event, document, revision_links.get(position))
-        session.add(document)
-        session.flush()
-        if document.number:
-            _audit(session, SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number)
-        for found in doc.findings:
-            session.add(
-                Finding(
-                    message_id=row.id,
-                    document_id=document.id,
-                    code=found.code,
-                    severity=str(found.severity),
-                    message=found.message,
-                    detail=found.detail,
-                )
-            )
-    _audit(
-        session,
-        SubjectType.MESSAGE,
-        row.id,
-        AuditAction.RECORDED,
-        f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""),
-    )
-    if inbound is not None and original is None:
-        _, note = queue_reply(
-            session, row.id, inbound, verdict, numbers, event, message.received_at, utcnow()
-        )
-        _audit(session, SubjectType.MESSAGE, row.id, AuditAction.REPLY, note)
-    _advance(session, place, message.uid)
-    return Recorded(row.id, row.status, new=True)
-
-
-def _earlier_copy(
-    session: Session, place: Place, inbound: Inbound | None, digest: str, body_sha: str
-) -> InboundMessage | None:
-    """The first recording of this message: the same raw bytes, or the same
-    Message-ID with the same body. Two indexed look-ups: an OR of the two
-    made the databases read every row of the event for every message."""
-    candidates = [InboundMessage.sha256 == digest]
-    if inbound is not None and inbound.message_id:
-        candidates.append(
-            and_(InboundMessage.message_id == inbound.message_id, InboundMessage.body_sha256 == body_sha)
-        )
-    found = [
-        session.scalars(
-            select(InboundMessage)
-            .where(
-                InboundMessage.event == place.event,
-                InboundMessage.status != str(MessageStatus.DUPLICATE),
-                condition,
-            )
-            .order_by(InboundMessage.id)
-            .limit(1)
-        ).first()
-        for condition in candidates
-    ]
-    earlier = [row for row in found if row is not None]
-    return min(earlier, key=lambda row: row.id) if earlier else None
+    return rows
 
 
 def _advance(session: Session, place: Place, uid: int) -> None:
@@ -320,21 +481,14 @@ def _advance(session: Session, place: Place, uid: int) -> None:
     )
 
 
-def _audit(session: Session, subject_type: str, subject_id: int, action: str, detail: str | None) -> None:
-    session.add(
-        AuditEvent(
-            actor="system", action=action, subject_type=subject_type, subject_id=subject_id, detail=detail
-        )
+def _audit_row(subject_type: str, subject_id: int, action: str, detail: str | None) -> AuditEvent:
+    return AuditEvent(
+        actor="system", action=action, subject_type=subject_type, subject_id=subject_id, detail=detail
     )
 
 
-def mark_filed(sessions: sessionmaker[Session], row_id: int, folder: str, at: datetime | None = None) -> None:
-    with sessions.begin() as session:
-        session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id == row_id)
-            .values(filed_folder=folder, filed_at=at or utcnow())
-        )
+def _audit(session: Session, subject_type: str, subject_id: int, action: str, detail: str | None) -> None:
+    session.add(_audit_row(subject_type, subject_id, action, detail))
 
 
 def enter_folder(

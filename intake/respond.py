@@ -13,7 +13,8 @@ address and reason (the set of error codes) in 24 hours, and at most
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 import jinja2
@@ -42,6 +43,55 @@ def signature(verdict: MessageVerdict) -> str:
     return ",".join(sorted(codes))[:512]
 
 
+class RateLimits:
+    """The counts the rate limits read, looked up once for a whole batch of recipients and
+    kept current as the batch queues replies (so two messages of one batch count too)."""
+
+    COUNTED = (ReplyStatus.PENDING, ReplyStatus.SENDING, ReplyStatus.SENT, ReplyStatus.FAILED)
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.replies: Counter[str] = Counter()  # recipient -> replies in the window
+        self.rejections: set[tuple[str, str | None]] = set()  # (recipient, signature) rejected
+
+    @classmethod
+    def load(
+        cls, session: Session, event: EventSettings, recipients: Iterable[str], now: datetime
+    ) -> RateLimits:
+        limits = cls(event.replies.daily_cap)
+        wanted = sorted({r.lower() for r in recipients})
+        for start in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(Reply.recipient, Reply.kind, Reply.signature, func.count())
+                .where(
+                    Reply.recipient.in_(wanted[start : start + 500]),
+                    Reply.event == event.id,
+                    Reply.created_at >= now - WINDOW,
+                    Reply.status.in_([str(s) for s in cls.COUNTED]),
+                )
+                .group_by(Reply.recipient, Reply.kind, Reply.signature)
+            )
+            for recipient, kind, reason_key, count in rows:
+                limits.replies[recipient] += count
+                if kind == ReplyKind.REJECTION:
+                    limits.rejections.add((recipient, reason_key))
+        return limits
+
+    def over(self, recipient: str, kind: str, reason_key: str | None) -> str | None:
+        recipient = recipient.lower()
+        if kind == ReplyKind.REJECTION and (recipient, reason_key) in self.rejections:
+            return "the same rejection was sent to this address in the last 24 hours"
+        if self.replies[recipient] >= self.cap:
+            return f"this address already had {self.cap} replies in the last 24 hours"
+        return None
+
+    def count(self, recipient: str, kind: str, reason_key: str | None) -> None:
+        recipient = recipient.lower()
+        self.replies[recipient] += 1
+        if kind == ReplyKind.REJECTION:
+            self.rejections.add((recipient, reason_key))
+
+
 def queue_reply(
     session: Session,
     message_row_id: int,
@@ -51,8 +101,10 @@ def queue_reply(
     event: EventSettings,
     received_at: datetime,
     now: datetime,
+    limits: RateLimits | None = None,
 ) -> tuple[Reply | None, str]:
-    """Add the reply row for this decision to the session. Returns (row, what happened)."""
+    """Add the reply row for this decision to the session. Returns (row, what happened).
+    `limits`: the batch's rate-limit counts (intake.record); without, they are queried."""
     kind = reply_kind(verdict.status)
     if kind is None:
         return None, f"no reply: a {verdict.status} message is never answered"
@@ -81,9 +133,16 @@ def queue_reply(
             last_error=f"the reply template failed: {exc}",
         )
         session.add(row)
+        if limits is not None:
+            limits.count(recipient, kind, None)
         return row, "reply failed: its template could not be rendered"
     reason_key = signature(verdict) if kind is ReplyKind.REJECTION else None
-    suppressed = _over_limit(session, event, recipient, kind, reason_key, now)
+    if limits is None:
+        suppressed = _over_limit(session, event, recipient, kind, reason_key, now)
+    else:
+        suppressed = limits.over(recipient, kind, reason_key)
+        if not suppressed:
+            limits.count(recipient, kind, reason_key)
     row = Reply(
         message_id=message_row_id,
         event=event.id,

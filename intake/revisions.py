@@ -298,11 +298,16 @@ def hold(verdict: MessageVerdict, reason: str) -> MessageVerdict:
 
 
 def assign_number(
-    session: Session, event: EventSettings, document: Document, link: RevisionLink | None
+    session: Session,
+    event: EventSettings,
+    document: Document,
+    link: RevisionLink | None,
+    number: str | None = None,
 ) -> str:
-    """Number an accepted document: its original's number and Rev.n, or the series' next."""
+    """Number an accepted document: its original's number and Rev.n, or the series' next
+    (`number`, when the caller took the batch's numbers together)."""
     if link is None:
-        document.number = take_number(session, event)
+        document.number = number or take_number(session, event)
         return document.number
     document.number = link.number
     document.revision = link.revision

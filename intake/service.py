@@ -38,7 +38,7 @@ from intake.config import Settings
 from intake.lease import PollerLock
 from intake.mailbox import Mailbox, MailboxError
 from intake.metrics import ServiceState, serve
-from intake.poll import deliver_and_copy, poll_once
+from intake.pipeline import deliver, poll_once
 from intake.store import BlobStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class EventRunner:
     def outbox_job(self) -> None:
         self.wanted["outbox"].clear()
         try:
-            delivery = deliver_and_copy(self.settings, self.service.sessions)
+            delivery = deliver(self.settings, self.service.sessions)
         except MailboxError as exc:
             self._outbox_failed(f"{self.id}: copying replies to Sent failed: {exc}")
             return

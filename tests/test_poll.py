@@ -12,7 +12,8 @@ import pytest
 
 from intake import db
 from intake.mailbox import Mailbox, RawMessage
-from intake.record import Place, record_message
+from intake.pipeline import record_message
+from intake.record import Place
 from intake.store import BlobStore
 from tests.support.corpus import mixed, small_docx
 from tests.support.dovecot import Dovecot

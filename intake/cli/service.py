@@ -19,20 +19,22 @@ log = logging.getLogger("intake")
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """One full cycle: record new mail, deliver the replies due, copy them to Sent."""
     from intake.lease import PollerLock
-    from intake.poll import deliver_and_copy, poll_once
+    from intake.pipeline import PollReport, deliver, poll_once
     from intake.store import BlobStore
 
     require_schema(settings)
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessionmaker(engine)
     try:
+        report = PollReport()
         with PollerLock(engine, settings.imap.mailbox_key, settings.imap.folder) as lock:
             if lock.held:
                 report = poll_once(settings, sessions, BlobStore(settings.data_dir))
                 log.info("poll done: %s", report.summary())
             else:
                 log.warning("%s is polling this mailbox now; this run only sends replies", lock.holder())
-        deliver_and_copy(settings, sessions)
+        deliver(settings, sessions, report)
+        log.info("poll stages: %s", report.stages())
     finally:
         engine.dispose()
     return EXIT_OK

@@ -53,6 +53,15 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "service",
+        "workers",
+        "cores − 1, at least 1",
+        "processes that parse, screen and judge mail while the poller fetches and records "
+        "(`intake/examine.py`); `0` examines in the poller itself. A batch under 16 messages is always "
+        "examined in the poller",
+        "INTAKE_WORKERS",
+    ),
+    Key(
+        "service",
         "outbox_interval",
         "`30`",
         "seconds between runs of the outbox (sending replies, copying them to Sent)",

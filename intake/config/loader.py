@@ -145,6 +145,12 @@ class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
     event: EventSettings
+    workers: int = 1  # processes that examine mail (intake.examine); 0: in the poller itself
+
+
+def default_workers() -> int:
+    """One worker per core but one: the poller itself keeps the mailbox and the database busy."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def load_settings(
@@ -442,6 +448,7 @@ class _Reader:
             max_backoff=self.integer("service", "max_backoff", 300, 1, 86400),
             metrics_host=self.text("service", "metrics_host", "127.0.0.1"),
             metrics_port=self.integer("service", "metrics_port", 0, 0, 65535),
+            workers=self.integer("service", "workers", default_workers(), 0, 256),
             imap=(imap := self._section("imap", needs, self.imap)),
             smtp=self._section("smtp", needs, lambda: self.smtp(imap)),
             event=self._section("event", frozenset({"event"}), self.event),

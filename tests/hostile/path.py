@@ -1,7 +1,7 @@
 """The whole path a message takes, with its contract checked at each step.
 
 parse (`intake.parse.parse_message`) → screen and judge (`intake.decide.decide`)
-→ record (`intake.record.record_message`, on SQLite). Hostile input may be
+→ record (`intake.pipeline.record_message`, on SQLite). Hostile input may be
 refused, quarantined or rejected; it may never make a step raise anything but
 `Unparseable` from the parser, never make the judge fall back to its
 `document.fault` finding (which means one of our own checks raised), and it
@@ -31,7 +31,8 @@ from intake.listing import LogFilter, iter_message_entries, write_json, write_ta
 from intake.mailbox import RawMessage
 from intake.models import InboundMessage
 from intake.parse import Inbound, Unparseable, parse_message
-from intake.record import Place, record_message
+from intake.pipeline import record_message
+from intake.record import Place
 from intake.store import BlobStore
 from intake.verdict import MessageVerdict
 from tests.mail.cases import event as shipped_event

@@ -22,7 +22,7 @@ from intake import db
 from intake.mailbox import Mailbox, MailboxError
 from intake.oauth import provider_for
 from intake.outbox import _connect, _disconnect
-from intake.poll import deliver_and_copy, poll_once
+from intake.pipeline import deliver, poll_once
 from intake.samples import CONTRIBUTORS, make_message
 from intake.store import BlobStore
 from tests.oauth.idp import CLIENT_ID, CLIENT_SECRET, TENANT, FakeIdentityProvider
@@ -159,7 +159,7 @@ def test_an_expired_token_is_refreshed_before_the_poll_needs_it(
     try:
         submit(oauth_dovecot, env, who=0)
         first = poll_once(settings, sessions, store)
-        deliver_and_copy(settings, sessions)
+        deliver(settings, sessions)
         requests_after_first = idp.token_requests
 
         time.sleep(2.5)  # the token of the first poll has expired
@@ -167,7 +167,7 @@ def test_an_expired_token_is_refreshed_before_the_poll_needs_it(
         idp.introspections.clear()
         submit(oauth_dovecot, env, who=1)
         second = poll_once(settings, sessions, store)
-        deliver_and_copy(settings, sessions)
+        deliver(settings, sessions)
     finally:
         engine.dispose()
 
