@@ -14,28 +14,32 @@ one while the workers examine, and takes the results back in UID order.
 A hostile file must not take the poll down with it:
 - each worker runs under an address-space limit (RLIMIT_AS, `WORKER_ADDRESS_SPACE`),
   so a runaway allocation is a MemoryError in that worker, not the OOM killer;
-- a worker that dies (or examines one message longer than `EXAMINE_TIMEOUT`) breaks
-  the pool: the batch's unfinished messages are examined again one at a time in a
-  fresh pool, and a message that kills its worker (or runs out the clock) again is
-  quarantined with the finding `message.worker_lost`, never retried forever;
+- each worker examines one message at a time, over a pipe of its own (not a shared
+  queue: a worker killed while it writes a result would leave a shared queue
+  half-written and the pool hung), so the message a worker dies on is known;
+- a worker that dies, raises (a MemoryError) or examines one message longer than
+  `EXAMINE_TIMEOUT` is replaced, and that message is examined again in the fresh
+  worker; a message that loses its worker a second time is quarantined with the
+  finding `message.worker_lost`, never retried forever;
 - each worker watches the poller's process (a pidfd) and exits when it is gone:
   kill -9 of the poller leaves no worker behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import resource
 import select
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
 from types import TracebackType
 
 from intake.config import EventSettings
@@ -146,59 +150,86 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _examine_in_worker(message: RawMessage) -> Examined:
-    assert _EVENT is not None, "the worker was not started by Examiner"
-    examined = examine(message, _EVENT, _LIMIT)
-    # The raw bytes are the poller's already: do not send them back.
-    return replace(examined, message=replace(message, raw=b""))
+def _serve(
+    conn: Connection, event: EventSettings, max_message_bytes: int, poller: int, address_space: int
+) -> None:
+    """A worker: examine each message the poller sends, answer with what it found (without the
+    raw bytes, which the poller has), until the poller says stop or goes away."""
+    _start_worker(event, max_message_bytes, poller, address_space)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        try:
+            examined = examine(message, event, max_message_bytes)
+        except BaseException as exc:  # a MemoryError under RLIMIT_AS, or a bug: the poller decides
+            conn.send(f"{type(exc).__name__}: {exc}"[:300])
+            continue
+        conn.send(replace(examined, message=replace(message, raw=b"")))
 
 
 # --- the poller side --------------------------------------------------------------------------
+class _Worker:
+    """One worker process and the pipe to it. One message at a time, so that when a worker
+    dies, the message it died on is known."""
+
+    def __init__(self, examiner: Examiner) -> None:
+        context = multiprocessing.get_context("forkserver")
+        # The forkserver imports these once; every worker forked from it has them already.
+        context.set_forkserver_preload(["intake.examine"])
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve,
+            args=(child, examiner.event, examiner.max_message_bytes, os.getpid(), examiner.address_space),
+            name="intake-examine",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.task: tuple[int, float] | None = None  # (index in the batch, when it was sent)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(5)
+        self.kill()
+
+
 class Examination:
     """One batch being examined; `results()` gives them back in the order submitted."""
 
-    def __init__(
-        self,
-        examiner: Examiner,
-        messages: Sequence[RawMessage],
-        pool: ProcessPoolExecutor | None = None,
-        futures: list[Future[Examined]] | None = None,
-    ) -> None:
+    def __init__(self, examiner: Examiner, messages: Sequence[RawMessage], in_workers: bool) -> None:
         self.examiner = examiner
         self.messages = list(messages)
-        self.pool = pool
-        self.futures = futures
+        self.in_workers = in_workers
+        self.done = threading.Event()
+        self.found: list[Examined | None] = [None] * len(self.messages)
+        self.error: BaseException | None = None
 
     def results(self) -> list[Examined]:
         examiner = self.examiner
-        if self.futures is None:
+        if not self.in_workers:
             return [examine(m, examiner.event, examiner.max_message_bytes) for m in self.messages]
-        out: list[Examined] = []
-        for position, (message, future) in enumerate(zip(self.messages, self.futures, strict=True)):
-            try:
-                result = future.result(timeout=examiner.timeout)
-            except (BrokenProcessPool, FutureTimeout) as exc:
-                examiner.broken(self.pool)
-                log.warning(
-                    "a worker process was lost while examining %s messages from UID %s (%s); "
-                    "examining them again one at a time",
-                    len(self.messages) - position,
-                    message.uid,
-                    _why(exc, examiner.timeout),
-                )
-                return out + [examiner.alone(m) for m in self.messages[position:]]
-            out.append(replace(result, message=message))
-        return out
-
-
-def _why(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, FutureTimeout):
-        return f"no result in {timeout:.0f} s"
-    return "the worker process died"
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return [e for e in self.found if e is not None]
 
 
 class Examiner:
-    """Examines batches, in worker processes from `IN_PROCESS_BELOW` messages on."""
+    """Examines batches, in worker processes from `IN_PROCESS_BELOW` messages on.
+
+    A thread of the poller feeds the workers, one batch after another in the order
+    submitted, one message per worker at a time, and puts the results in place."""
 
     def __init__(
         self,
@@ -213,7 +244,9 @@ class Examiner:
         self.workers = workers
         self.timeout = timeout
         self.address_space = address_space
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: list[_Worker] = []
+        self._queue: queue.Queue[Examination | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Examiner:
         return self
@@ -224,55 +257,85 @@ class Examiner:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            # The forkserver imports these once; every worker forked from it has them.
-            context.set_forkserver_preload(["intake.examine"])
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(self.event, self.max_message_bytes, os.getpid(), self.address_space),
-            )
-        return self._pool
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        for worker in self._pool:
+            worker.stop()
+        self._pool = []
 
     def submit(self, messages: Sequence[RawMessage]) -> Examination:
         """Start examining a batch; in the poller itself when it is small."""
         if len(messages) < IN_PROCESS_BELOW or self.workers < 1:
-            return Examination(self, messages)
-        pool = self.pool()
-        try:
-            futures = [pool.submit(_examine_in_worker, m) for m in messages]
-        except BrokenProcessPool:
-            self.broken(pool)
-            pool = self.pool()
-            futures = [pool.submit(_examine_in_worker, m) for m in messages]
-        return Examination(self, messages, pool, futures)
+            return Examination(self, messages, in_workers=False)
+        examination = Examination(self, messages, in_workers=True)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._feed, name="intake-examine-feeder", daemon=True)
+            self._thread.start()
+        self._queue.put(examination)
+        return examination
 
-    def broken(self, pool: ProcessPoolExecutor | None) -> None:
-        """Throw a pool away (killing what is left of it); the next call starts a fresh one."""
-        if pool is None:
-            return
-        if self._pool is pool:
-            self._pool = None
-        for process in list(getattr(pool, "_processes", {}).values()):
-            if process.is_alive():
-                process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+    def _feed(self) -> None:
+        while (examination := self._queue.get()) is not None:
+            try:
+                self._run(examination)
+            except BaseException as exc:
+                examination.error = exc
+            finally:
+                examination.done.set()
 
-    def alone(self, message: RawMessage) -> Examined:
-        """Examine one message in a worker of its own; quarantined if it is lost again."""
-        pool = self.pool()
-        try:
-            result = pool.submit(_examine_in_worker, message).result(timeout=self.timeout)
-        except (BrokenProcessPool, FutureTimeout) as exc:
-            self.broken(pool)
-            why = _why(exc, self.timeout)
+    def _run(self, examination: Examination) -> None:
+        while len(self._pool) < self.workers:
+            self._pool.append(_Worker(self))
+        todo = deque(range(len(examination.messages)))
+        losses: Counter[int] = Counter()
+        while todo or any(w.task is not None for w in self._pool):
+            for worker in self._pool:
+                if worker.task is None and todo:
+                    index = todo.popleft()
+                    with contextlib.suppress(OSError):  # dead: noticed below, the message tried again
+                        worker.conn.send(examination.messages[index])
+                    worker.task = (index, time.monotonic())
+            busy = [w for w in self._pool if w.task is not None]
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
+            for worker in busy:
+                assert worker.task is not None
+                index, sent = worker.task
+                answer: object = None
+                why = None
+                if worker.conn in ready:
+                    try:
+                        answer = worker.conn.recv()
+                    except (EOFError, OSError):
+                        why = "the worker process died"
+                    else:
+                        if isinstance(answer, str):
+                            why = f"examining it failed ({answer})"
+                elif worker.process.sentinel in ready:
+                    why = "the worker process died"
+                elif time.monotonic() - sent > self.timeout:
+                    why = f"no result in {self.timeout:.0f} s"
+                else:
+                    continue
+                worker.task = None
+                message = examination.messages[index]
+                if why is None:
+                    assert isinstance(answer, Examined)
+                    examination.found[index] = replace(answer, message=message)
+                    continue
+                self._replace(worker, message, why, losses[index])
+                losses[index] += 1
+                if losses[index] >= 2:
+                    examination.found[index] = lost(message, why)
+                else:
+                    todo.appendleft(index)
+
+    def _replace(self, worker: _Worker, message: RawMessage, why: str, before: int) -> None:
+        """A worker was lost on `message`: a fresh one takes its place."""
+        if before:
             log.error("UID %s: %s a second time; it is quarantined", message.uid, why)
-            return lost(message, why)
-        return replace(result, message=message)
+        else:
+            log.warning("UID %s: %s; examining it again in a fresh worker", message.uid, why)
+        worker.kill()
+        self._pool[self._pool.index(worker)] = _Worker(self)

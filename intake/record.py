@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -39,7 +39,7 @@ from intake.findings import Found
 from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
 from intake.numbering import take_numbers
 from intake.respond import RateLimits, queue_reply
-from intake.revisions import RevisionLink, assign_number, resolve_revisions
+from intake.revisions import RevisionLink, assign_number, claims_revision, resolve_revisions
 from intake.screen import reply_address
 from intake.store import BlobStore
 from intake.verdict import DocumentVerdict, MessageVerdict
@@ -190,6 +190,7 @@ class _Row:
     first_in_batch: _Row | None = None  # ... or the first copy is earlier in this batch
     links: dict[int, RevisionLink] | None = None
     row: InboundMessage | None = None
+    numbers: dict[int, str] = field(default_factory=dict)  # by part index, for the reply
 
     @property
     def duplicate(self) -> bool:
@@ -205,6 +206,7 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
     todo = [e for e in batch if e.message.uid not in known]
     earlier = _earlier_copies(session, place, todo)
     rows: list[_Row] = []
+    written = 0  # rows[:written] are in the session already
     by_digest: dict[str, _Row] = {}
     by_message_id: dict[tuple[str, str], _Row] = {}
     for examined in todo:
@@ -224,12 +226,15 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
             key = _copy_key(examined)
             if key is not None:
                 by_message_id.setdefault(key, item)
-            if examined.inbound is not None:
+            if examined.inbound is not None and claims_revision(event, examined.inbound, item.verdict):
                 # Issue 5: a message naming an assigned number as revised is linked to that
                 # document, or held with the reason when that is ambiguous (intake.revisions).
+                # What the batch holds before it is written first: it may be the original.
+                _insert(session, place, rows[written:], event)
+                written = len(rows)
                 item.verdict, item.links = resolve_revisions(session, event, examined.inbound, item.verdict)
         rows.append(item)
-    _insert(session, place, rows, event)
+    _insert(session, place, rows[written:], event)
     for item in rows:
         assert item.row is not None
         results[item.examined.message.uid] = Recorded(
@@ -313,6 +318,32 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
     """The rows of the batch, with bulk inserts: messages, documents, findings, numbers, replies."""
     if not rows:
         return
+    _insert_messages(session, place, rows, event)
+    later = _insert_documents(session, rows, event)
+    now = utcnow()
+    recipients = [
+        address
+        for item in rows
+        if item.examined.inbound is not None and not item.duplicate
+        for address in [reply_address(item.examined.inbound, event)]
+        if address
+    ]
+    limits = RateLimits.load(session, event, recipients, now)
+    for item in rows:
+        assert item.row is not None
+        verdict = item.verdict
+        detail = f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else "")
+        later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.RECORDED, detail))
+        inbound, message = item.examined.inbound, item.examined.message
+        if inbound is not None and not item.duplicate:
+            _, note = queue_reply(
+                session, item.row.id, inbound, verdict, item.numbers, event, message.received_at, now, limits
+            )
+            later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note))
+    session.add_all(later)
+
+
+def _insert_messages(session: Session, place: Place, rows: list[_Row], event: EventSettings) -> None:
     firsts = [item for item in rows if item.first_in_batch is None]
     copies = [item for item in rows if item.first_in_batch is not None]
     for item in firsts:
@@ -328,36 +359,28 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
         session.add_all([item.row for item in copies])
         session.flush()
 
+
+def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) -> list[object]:
+    """Documents and their numbers; returns the findings and audit rows still to add."""
     wanted = [
-        (item, position)
+        (id(item), position)
         for item in rows
         for position, doc in enumerate(item.verdict.documents)
-        if doc.status == DocumentStatus.ACCEPTED
-        and doc.role == DocumentRole.DOCUMENT
-        and (item.links or {}).get(position) is None
+        if _numbered(doc) and (item.links or {}).get(position) is None
     ]
     # The batch's numbers taken together, in UID order: a rollback frees them unseen.
-    fresh = dict(
-        zip(
-            ((id(item), position) for item, position in wanted),
-            take_numbers(session, event, len(wanted)),
-            strict=True,
-        )
-    )
+    fresh = dict(zip(wanted, take_numbers(session, event, len(wanted)), strict=True))
     later: list[object] = []
-    numbers_by_row: dict[int, dict[int, str]] = {}
     documents: list[tuple[_Row, Document, int]] = []
     for item in rows:
         assert item.row is not None
         later += _findings(item.row.id, None, item.verdict.findings)
-        numbers: dict[int, str] = numbers_by_row.setdefault(id(item), {})
         for position, doc in enumerate(item.verdict.documents):
             document = _document_row(item.row.id, position, doc)
-            if doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT:
+            if _numbered(doc):
                 link = (item.links or {}).get(position)
-                numbers[doc.part_index] = assign_number(
-                    session, event, document, link, fresh.get((id(item), position))
-                )
+                number = fresh.get((id(item), position))
+                item.numbers[doc.part_index] = assign_number(session, event, document, link, number)
             documents.append((item, document, position))
     session.add_all([document for _, document, _ in documents])
     session.flush()
@@ -366,42 +389,11 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
         if document.number:
             later.append(_audit_row(SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number))
         later += _findings(item.row.id, document.id, item.verdict.documents[position].findings)
-    now = utcnow()
-    recipients = [
-        address
-        for item in rows
-        if item.examined.inbound is not None and not item.duplicate
-        for address in [reply_address(item.examined.inbound, event)]
-        if address
-    ]
-    limits = RateLimits.load(session, event, recipients, now)
-    for item in rows:
-        assert item.row is not None
-        verdict = item.verdict
-        later.append(
-            _audit_row(
-                SubjectType.MESSAGE,
-                item.row.id,
-                AuditAction.RECORDED,
-                f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else ""),
-            )
-        )
-        inbound = item.examined.inbound
-        if inbound is not None and not item.duplicate:
-            message = item.examined.message
-            _, note = queue_reply(
-                session,
-                item.row.id,
-                inbound,
-                verdict,
-                numbers_by_row[id(item)],
-                event,
-                message.received_at,
-                now,
-                limits,
-            )
-            later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note))
-    session.add_all(later)
+    return later
+
+
+def _numbered(doc: DocumentVerdict) -> bool:
+    return doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT
 
 
 def _message_row(place: Place, item: _Row, event: EventSettings) -> InboundMessage:

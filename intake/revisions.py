@@ -268,6 +268,13 @@ def _candidates(verdict: MessageVerdict) -> list[int]:
     ]
 
 
+def claims_revision(event: EventSettings, inbound: Inbound, verdict: MessageVerdict) -> bool:
+    """Whether `resolve_revisions` will look the message's claims up in the database."""
+    if verdict.status not in (MessageStatus.ACCEPTED, MessageStatus.PARTIAL):
+        return False
+    return bool(find_claims(event, inbound.subject, [(d.filename, d.title) for d in verdict.documents]))
+
+
 def resolve_revisions(
     session: Session, event: EventSettings, inbound: Inbound, verdict: MessageVerdict
 ) -> tuple[MessageVerdict, dict[int, RevisionLink]]:

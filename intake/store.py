@@ -13,7 +13,6 @@ costs one flush instead of two fsyncs per message.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import os
 import tempfile
@@ -100,7 +99,7 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_LIBC = ctypes.CDLL(None, use_errno=True)  # this process's own symbols, libc among them
 
 
 def _syncfs(path: Path) -> None:

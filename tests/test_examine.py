@@ -1,0 +1,105 @@
+"""The examine stage and the batch writer, on their own: workers judge as the poller does,
+under the memory limit; a batch is written whole, its inner duplicates found, and when
+one message cannot be written the batch is written one message at a time."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from intake import db
+from intake.config import load_settings
+from intake.examine import IN_PROCESS_BELOW, WORKER_ADDRESS_SPACE, Examiner, examine
+from intake.mailbox import RawMessage
+from intake.models import InboundMessage
+from intake.record import Place, enter_folder, record_batch
+from intake.store import BlobStore
+from tests.support.corpus import mixed
+from tests.support.intake_env import write_config
+
+
+def _messages(count: int) -> list[RawMessage]:
+    return [
+        RawMessage(uid=i + 1, received_at=s.received_at, size=len(s.raw), raw=s.raw)
+        for i, s in enumerate(mixed(count, with_faults=False))
+    ]
+
+
+def _settings(tmp_path: Path, url: str = "sqlite:///unused.db"):  # type: ignore[no-untyped-def]
+    return load_settings(write_config(tmp_path, "127.0.0.1", 1, "u", "p", url).config_path, env={})
+
+
+def test_workers_judge_as_the_poller_does_and_in_order(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    messages = _messages(IN_PROCESS_BELOW + 4)
+    here = [examine(m, settings.event, 2**30) for m in messages]
+    with Examiner(settings.event, 2**30, workers=2) as examiner:
+        examination = examiner.submit(messages)
+        assert examination.in_workers, "a batch this large goes to the workers"
+        there = examination.results()
+    assert [e.message.uid for e in there] == [m.uid for m in messages]
+    assert [e.message.raw for e in there] == [m.raw for m in messages]  # the poller's bytes, put back
+    assert [(e.verdict, e.digest, e.body_sha) for e in there] == [
+        (e.verdict, e.digest, e.body_sha) for e in here
+    ]
+
+
+def test_a_small_batch_stays_in_the_poller_and_workers_run_under_the_memory_limit(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        assert not examiner.submit(_messages(3)).in_workers
+        examiner.submit(_messages(IN_PROCESS_BELOW)).results()
+        (worker,) = examiner._pool
+        limits = Path(f"/proc/{worker.process.pid}/limits").read_text()
+    line = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+    assert line.split()[3:5] == [str(WORKER_ADDRESS_SPACE)] * 2, line
+
+
+@pytest.fixture
+def writer(tmp_path: Path, migrated_url: str):  # type: ignore[no-untyped-def]
+    settings = _settings(tmp_path, migrated_url)
+    engine = db.make_engine(migrated_url)
+    sessions = db.make_sessionmaker(engine)
+    enter_folder(sessions, "m", "INBOX", 1)
+    place = Place(settings.event.id, "m", "INBOX", 1)
+    try:
+        yield settings, sessions, place, BlobStore(tmp_path / "data")
+    finally:
+        engine.dispose()
+
+
+def test_a_batch_finds_its_own_duplicates(writer) -> None:  # type: ignore[no-untyped-def]
+    settings, sessions, place, store = writer
+    first = _messages(3)
+    copy = RawMessage(uid=4, received_at=datetime(2026, 4, 20, tzinfo=UTC), size=1, raw=first[0].raw)
+    batch = [examine(m, settings.event, 2**30) for m in [*first, copy]]
+    recorded = record_batch(sessions, store, place, batch, settings.event)
+    assert [r.uid for r in recorded] == [1, 2, 3, 4] and all(r.new for r in recorded)
+    with sessions() as session:
+        rows = {r.uid: r for r in session.scalars(select(InboundMessage))}
+    assert rows[4].status == "duplicate" and rows[4].duplicate_of_id == rows[1].id
+    assert rows[1].status != "duplicate"
+    for row in rows.values():
+        assert store.get(row.sha256)  # the bytes of every row committed are in the store
+
+
+def test_a_batch_that_cannot_be_written_whole_is_written_one_message_at_a_time(
+    writer, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """The unique (mailbox, folder, UIDVALIDITY, UID) key refuses a batch that holds one UID
+    twice: the whole transaction fails, and the messages are recorded one by one instead."""
+    settings, sessions, place, store = writer
+    messages = _messages(4)
+    twice = RawMessage(uid=2, received_at=messages[1].received_at, size=1, raw=messages[3].raw)
+    batch = [examine(m, settings.event, 2**30) for m in [*messages[:2], twice, messages[2]]]
+    with caplog.at_level(logging.WARNING, logger="intake.record"):
+        recorded = record_batch(sessions, store, place, batch, settings.event)
+    assert "recording them one transaction each" in caplog.text
+    assert [(r.uid, r.new) for r in recorded] == [(1, True), (2, True), (2, False), (3, True)]
+    with sessions() as session:
+        uids = sorted(session.scalars(select(InboundMessage.uid)))
+    assert uids == [1, 2, 3]
