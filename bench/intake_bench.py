@@ -546,6 +546,16 @@ def tree_pids(root: int) -> list[int]:
     return pids
 
 
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of one process (its own, not its children's), in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])
+
+
 def _memory_kb(pid: int) -> tuple[int, int]:
     """(PSS, RSS) of one process in KiB; (0, 0) when it is gone."""
     pss = rss = 0
@@ -573,6 +583,7 @@ class TreeSampler:
         self.pid = pid
         self.every = every
         self.samples: list[tuple[float, float, float, int]] = []  # (t, PSS MB, RSS MB, processes)
+        self.ticks: dict[int, int] = {}  # CPU ticks last seen, per process of the tree
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
         self.started = time.perf_counter()
@@ -592,6 +603,7 @@ class TreeSampler:
             for pid in pids:
                 p, r = _memory_kb(pid)
                 pss, rss = pss + p, rss + r
+                self.ticks[pid] = max(self.ticks.get(pid, 0), _cpu_ticks(pid))
             if pss:
                 t = time.perf_counter() - self.started
                 self.samples.append((t, pss / 1024, rss / 1024, len(pids)))
@@ -607,6 +619,8 @@ class TreeSampler:
             "peak_rss_mb": max(s[2] for s in self.samples),
             "processes": max(s[3] for s in self.samples),
             "samples": len(self.samples),
+            # CPU seconds of every process of the tree (sampled: the last 50 ms of each may be missed)
+            "cpu_seconds": sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK"),
             # memory over the run: at the end of its first fifth, and the highest after that
             "pss_at_fifth_mb": after[0][1] if after else None,
             "pss_max_after_fifth_mb": max(s[1] for s in after) if after else None,
@@ -1384,7 +1398,9 @@ def format_table(results: dict[str, Any]) -> str:
     )
     out.append("mix: " + ", ".join(f"{k} {v}" for k, v in sorted(c["kinds"].items())))
     out.append("")
-    out.append(f"{'system':<34}{'msgs/s':>9}{'MB/s':>9}{'wall s':>9}{'peak PSS MB':>13}{'procs':>7}")
+    out.append(
+        f"{'system':<34}{'msgs/s':>9}{'MB/s':>9}{'wall s':>9}{'CPU ms/msg':>11}{'peak PSS':>10}{'procs':>7}"
+    )
     for name, data in results["systems"].items():
         label = name if name != "peer" else f"{data['system']} get_email"
         if "skipped" in data:
@@ -1392,7 +1408,8 @@ def format_table(results: dict[str, Any]) -> str:
             continue
         out.append(
             f"{label:<34}{data['msgs_per_s']:>9,.1f}{data['mb_per_s']:>9.1f}{data['seconds']:>9.2f}"
-            f"{data['peak_pss_mb'] or 0:>13.0f}{data.get('processes', 1):>7}"
+            f"{1000 * data.get('cpu_seconds', 0) / max(1, data['messages']):>11.1f}"
+            f"{data['peak_pss_mb'] or 0:>7.0f} MB{data.get('processes', 1):>7}"
         )
     out.append("")
     for name, value in results["ratios"].items():

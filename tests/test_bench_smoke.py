@@ -46,7 +46,8 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     table = result.stdout
     for expected in (
         "msgs/s",
-        "peak PSS MB",
+        "peak PSS",
+        "CPU ms/msg",
         "raw fetch",
         "intake, sqlite",
         "django-helpdesk 2.6.1 get_email",
@@ -72,6 +73,7 @@ def test_smoke_run_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert intake["recorded"] == messages and intake["unfiled"] == 0, intake
     assert intake["replies"].get("sent", 0) == intake["smtp_received"] > 0, intake
     assert intake["msgs_per_s"] > 0 and intake["peak_pss_mb"] > 0 and intake["processes"] >= 1
+    assert set(intake["stages"]) >= {"fetch", "examine", "record", "file", "deliver"}, intake["stages"]
     # the peer read the same folder to the end
     assert peer["processed"] == messages and peer["tickets"] > 0 and peer["peak_pss_mb"] > 0, peer
     for name in ("intake, sqlite / peer", "intake, sqlite / raw fetch"):
