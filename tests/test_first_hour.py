@@ -110,7 +110,7 @@ def _answers(port: int, process: subprocess.Popen[str]) -> bool:
     return True
 
 
-def _record_one(env: IntakeEnv, dovecot: Dovecot) -> None:
+def _record_one(env: IntakeEnv, dovecot: Dovecot, late: bool = False) -> None:
     event = env.settings().event
     who = CONTRIBUTORS[0]
     document = make_docx(event, "First hour", who.organization, who, "An abstract.")
@@ -121,7 +121,8 @@ def _record_one(env: IntakeEnv, dovecot: Dovecot) -> None:
         "Please find it attached.",
         [("input.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", document)],
     )
-    dovecot.append_many("INBOX", [(raw, event.deadline - timedelta(days=2))])
+    received = event.deadline + timedelta(hours=5) if late else event.deadline - timedelta(days=2)
+    dovecot.append_many("INBOX", [(raw, received)])
     env.run("poll", "--once", check=True)
 
 
@@ -157,3 +158,61 @@ def test_check_config_names_every_problem_at_once_and_writes_nothing(tmp_path: P
         "event.deadline",
     ], result.stderr
     assert list(here.iterdir()) == [], "check-config wrote something (an empty var/intake.db?)"
+
+
+def test_intake_run_logs_one_line_per_event_and_no_scheduler_chatter(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    """With the mail servers away, the service says so; APScheduler's per-run lines ("Running
+    job", "executed successfully") never reach the operator's log, least of all after a failure."""
+    env = write_config(
+        tmp_path, "127.0.0.1", free_port(), "nobody", "pw", migrated_url, smtp_port=free_port()
+    )
+    config = env.config_path.read_text(encoding="utf-8")
+    env.config_path.write_text(
+        config.replace("[service]", "[service]\npoll_interval = 1\noutbox_interval = 1\nmax_backoff = 2"),
+        encoding="utf-8",
+    )
+    log = tmp_path / "run.log"
+    service = env.popen("run", log=log)
+    try:
+        wait_until(
+            lambda: (
+                log.read_text(encoding="utf-8").count("ERROR") >= 1 and "still failing" in log.read_text()
+            ),
+            90,
+            f"the service never logged its failing poll twice: {log}",
+        )
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    text = log.read_text(encoding="utf-8")
+    assert "apscheduler" not in text and "executed successfully" not in text and "Running job" not in text, (
+        text
+    )
+    assert "Traceback" not in text, text
+    assert all(line[:4].isdigit() for line in text.splitlines()), f"a record spread over lines:\n{text}"
+
+
+@pytest.mark.dovecot
+def test_admit_with_the_smtp_server_down_says_once_that_the_reply_waits(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path
+) -> None:
+    env = write_config(
+        tmp_path,
+        dovecot.host,
+        dovecot.port,
+        dovecot.user,
+        dovecot.password,
+        migrated_url,
+        smtp_port=free_port(),
+    )
+    _record_one(env, dovecot, late=True)
+    late = env.log_json()[0]
+    assert late["status"] == "late", late
+    admitted = env.run("admit", str(late["id"]), "--reason", "the chair agreed", "--as", "anna")
+    assert admitted.returncode == 0, admitted.stderr
+    said = (admitted.stdout + admitted.stderr).lower()
+    assert said.count("waits in the outbox") == 1, admitted.stdout + admitted.stderr
+    assert "traceback" not in said and "warning" not in said, said
+    assert len(admitted.stdout.splitlines()) + len(admitted.stderr.splitlines()) == 2, said

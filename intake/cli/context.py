@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import db
-from intake.config import Settings
+from intake.config import ConfigError, Settings
 from intake.desk import Refused
 
 log = logging.getLogger("intake")
@@ -58,7 +58,9 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     )
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True)
     # Third-party chatter at INFO is noise for an operator.
-    for name in ("alembic", "imapclient", "aiosmtplib"):
+    # APScheduler says "Running job …" and "Job … executed successfully" at every run (even
+    # after the job logged its own failure): the service logs each event itself, once.
+    for name in ("alembic", "imapclient", "aiosmtplib", "apscheduler"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # mail-parser warns of every part it does not keep as body text ("Email content
     # 'mixed' not handled"): one line per ordinary message, saying nothing to an operator.
@@ -140,19 +142,37 @@ def actor_option() -> argparse.ArgumentParser:
     return actor
 
 
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Keep a logger's warnings off the terminal while the caller says the same thing itself."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def deliver_now(settings: Settings, sessions: sessionmaker[Session]) -> str:
-    """Send what the outbox holds now; a failure leaves it for the next poll."""
+    """Send what the outbox holds now, and say in one line what became of it; a failure leaves
+    the replies in the outbox for the next poll."""
     from intake.outbox import deliver_pending
 
+    waits = "the reply waits in the outbox for the next poll"
     try:
-        report = deliver_pending(sessions, settings, worker=f"desk:{socket.gethostname()}:{os.getpid()}")
+        with _quiet("intake.outbox"):
+            report = deliver_pending(sessions, settings, worker=f"desk:{socket.gethostname()}:{os.getpid()}")
+    except ConfigError as exc:  # the command needs no SMTP server; sending does
+        return f"no SMTP server is configured ({exc}): {waits}"
     except Exception as exc:  # the action is committed; sending is retried by every poll
-        log.warning("the reply stays in the outbox for the next poll: %s", exc)
-        return "the reply waits in the outbox for the next poll"
+        return f"sending failed ({exc}): {waits}"
     if report.sent:
         return f"{report.sent} reply(ies) sent"
+    if report.unreachable:
+        return f"the SMTP server is unreachable ({report.unreachable}): {waits}"
     if report.retried or report.failed:
-        return "the SMTP server did not take the reply yet: it waits in the outbox"
+        return f"the SMTP server did not take the reply yet: {waits}"
     return "nothing to send"
 
 
