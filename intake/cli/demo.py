@@ -21,6 +21,7 @@ from intake.cli.database import cmd_db_upgrade
 from intake.cli.service import cmd_poll
 from intake.config import Settings, load_settings, shipped_config_dir
 from intake.demo import DEMO_PASSWORD, DEMO_USER, ReplyFolder, free_port, start_pymap, stop
+from intake.domain import ReplyStatus
 from intake.models import InboundMessage, Reply
 
 
@@ -107,7 +108,7 @@ def _report(settings: Settings, samples: list[tuple[str, datetime]], directory: 
             f"(received {received.astimezone(zone):%d %b %H:%M}); answer: {answer}"
         )
     kinds = Counter(r.kind.replace("_", " ") for _, replies in outcomes for r in replies)
-    sent = sum(1 for _, replies in outcomes for r in replies if r.status == "sent")
+    sent = sum(1 for _, replies in outcomes for r in replies if r.status == ReplyStatus.SENT)
     summary = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(kinds.items()))
     print(
         f"\n{sent} replies sent to the local SMTP server ({summary}), "

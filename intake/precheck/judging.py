@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from intake.config import EventSettings
+from intake.domain import DocumentRole
 from intake.findings import Found, found
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def outcome(verdict: Any, event: EventSettings) -> dict[str, Any]:
     from intake.judge.filetype import WHAT
 
     findings: list[Found] = list(verdict.findings)
-    if verdict.role != "document" and not any(f.blocks for f in findings):
+    if verdict.role != DocumentRole.DOCUMENT and not any(f.blocks for f in findings):
         findings.insert(0, found("message.no_document"))  # as the service says of such a message
     accepted = verdict.status is DocumentStatus.ACCEPTED and not any(f.blocks for f in findings)
     return {
