@@ -4,7 +4,7 @@
     examine  parse, screen, judge: pure           (intake.examine)   Batch    -> list[Examined]
     record   the batch in one transaction         (intake.record)    Examined -> list[Recorded]
     file     move each to Intake/<Status>         (intake.mailbox)   Recorded -> folders
-    deliver  send the replies, copy them to Sent  (intake.outbox)    the outbox
+    deliver  send the replies, copy them to Sent  (intake.replies)   the outbox
 
 The order is what makes a crash harmless at any point: the bytes reach the
 blob store and are synced before the transaction that names them commits;
@@ -30,12 +30,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings, Settings
-from intake.domain import ReplyStatus, folder_for
+from intake.domain import folder_for
 from intake.examine import Examination, Examined, Examiner, examine
 from intake.mailbox import Mailbox, RawMessage, batches
-from intake.models import InboundMessage, Reply, utcnow
-from intake.outbox import DeliveryReport, deliver_pending
+from intake.models import InboundMessage, utcnow
 from intake.record import Place, Recorded, enter_folder, record_batch, recorded_uids
+from intake.replies.outbox import DeliveryReport, copy_replies_to_sent, deliver_pending
 from intake.store import BlobStore
 
 log = logging.getLogger(__name__)
@@ -269,37 +269,3 @@ def deliver(
         if copied:
             log.info("copied %s replies to %s", copied, settings.imap.sent_folder)
     return delivery
-
-
-def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) -> int:
-    """Append a copy of each reply sent to the mailbox's Sent folder, so the
-    secretariat sees it in their mail client. Returns how many were copied."""
-    folder_name = settings.imap.sent_folder
-    if not folder_name:
-        return 0
-    with sessions() as session:
-        due = session.scalars(
-            select(Reply.id)
-            .where(
-                Reply.event == settings.event.id,
-                Reply.status == str(ReplyStatus.SENT),
-                Reply.sent_copy_at.is_(None),
-                Reply.raw.is_not(None),
-            )
-            .order_by(Reply.id)
-        ).all()
-    if not due:
-        return 0
-    with Mailbox(settings.imap) as mailbox:
-        for start in range(0, len(due), 50):  # the bytes 50 at a time: the outbox streams
-            with sessions() as session:
-                chunk = session.execute(
-                    select(Reply.id, Reply.raw, Reply.sent_at).where(Reply.id.in_(due[start : start + 50]))
-                ).all()
-            for reply_id, raw, sent_at in sorted(chunk, key=lambda row: row[0]):
-                if raw is None:  # excluded by the query; says so to the type checker
-                    continue
-                mailbox.append(folder_name, raw, sent_at or utcnow())
-                with sessions.begin() as session:
-                    session.execute(update(Reply).where(Reply.id == reply_id).values(sent_copy_at=utcnow()))
-    return len(due)

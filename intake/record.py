@@ -38,7 +38,7 @@ from intake.examine import Examined
 from intake.findings import Found
 from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
 from intake.numbering import take_numbers
-from intake.respond import RateLimits, queue_reply
+from intake.replies.queue import RateLimits, queue_reply
 from intake.revisions import RevisionLink, assign_number, claims_revision, resolve_revisions
 from intake.screen import reply_address
 from intake.store import BlobStore

@@ -37,7 +37,7 @@ from intake.domain import MessageStatus
 from intake.parse import Inbound
 
 # Our replies carry Message-IDs like <intake.{random}@{domain of event.address}>
-# (intake.compose); a message carrying one is our own reply come back.
+# (intake.replies.compose); a message carrying one is our own reply come back.
 OWN_MESSAGE_ID_PREFIX = "intake."
 
 _NEGATIVE = {"no", "false", "0", "off", "none"}

@@ -45,7 +45,7 @@ def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     results: list[tuple[str, bool, str]] = [
         ("config", True, f"read {settings.config_path or 'the environment'}; event {settings.event.id}")
     ]
-    from intake.compose import check_templates
+    from intake.replies.compose import check_templates
 
     problems = check_templates(settings.event)
     results.append(
@@ -100,7 +100,7 @@ def _check_smtp(settings: Settings) -> tuple[str, bool, str]:
     import aiosmtplib
 
     from intake.oauth import TokenError
-    from intake.outbox import _authenticate, smtp_auth
+    from intake.replies.outbox import _authenticate, smtp_auth
 
     s = settings.smtp
 

@@ -157,7 +157,7 @@ def _quiet(name: str) -> Iterator[None]:
 def deliver_now(settings: Settings, sessions: sessionmaker[Session]) -> str:
     """Send what the outbox holds now, and say in one line what became of it; a failure leaves
     the replies in the outbox for the next poll."""
-    from intake.outbox import deliver_pending
+    from intake.replies.outbox import deliver_pending
 
     waits = "the reply waits in the outbox for the next poll"
     try:

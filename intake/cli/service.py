@@ -56,7 +56,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     """List the replies waiting or failed; `retry` puts the failed back in line."""
-    from intake.outbox import retry_failed
+    from intake.replies.outbox import retry_failed
 
     require_schema(settings)
     engine = db.make_engine(settings.database_url)

@@ -2,7 +2,7 @@
 
 Each action is a function that runs ONE transaction and writes an `AuditEvent`
 naming who acted, when and why; the replies it announces are written to the
-outbox in that same transaction (`intake.outbox` sends them). The command line
+outbox in that same transaction (`intake.replies.outbox` sends them). The command line
 (`intake.cli`) and the dashboard (`intake.web`) call the same functions.
 
 - `actions`: admit, reject, release, withdraw, resend.

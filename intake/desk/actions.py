@@ -10,7 +10,6 @@ SQLite as on PostgreSQL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +18,10 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.compose import new_message_id
 from intake.config import EventSettings, Settings
 from intake.desk import Refused
+from intake.desk.recorded import stored_inbound, verdict_of_rows
 from intake.desk.rejudge import rejudge, write_verdict
-from intake.desk.replies import outcome_of_verdict, queue_desk_reply, stored_inbound
 from intake.domain import (
     RECORDED_AS,
     AuditAction,
@@ -31,13 +29,14 @@ from intake.domain import (
     DocumentRole,
     DocumentStatus,
     MessageStatus,
+    ReplyKind,
     ReplyStatus,
     SubjectType,
     statuses_allowing,
 )
 from intake.models import AuditEvent, Document, InboundMessage, Reply, utcnow
 from intake.parse import Inbound
-from intake.respond import queue_reply
+from intake.replies.queue import queue_again, queue_reply
 from intake.revisions import (
     RevisionLink,
     assign_number,
@@ -122,6 +121,33 @@ def _claim(session: Session, message_id: int, action: DeskAction, new: MessageSt
             f"message #{message_id} is {row.status}: only a {wanted} message can be {RECORDED_AS[action]}"
         )
     return row
+
+
+def _tell(
+    session: Session,
+    row: InboundMessage,
+    inbound: Inbound,
+    kind: ReplyKind,
+    event: EventSettings,
+    now: datetime,
+    note: str | None = None,
+) -> tuple[Reply | None, str]:
+    """Queue the reply a person's decision announces: the rows as they now stand (flush
+    first), the person's words, no rate limit (`intake.replies.queue`)."""
+    verdict, numbers = verdict_of_rows(row)
+    return queue_reply(
+        session,
+        row.id,
+        inbound,
+        verdict,
+        numbers,
+        event,
+        row.received_at,
+        now,
+        kind=kind,
+        note=note,
+        by_person=True,
+    )
 
 
 def _links(
@@ -211,7 +237,7 @@ def admit(
         row.status = str(MessageStatus.PARTIAL if _refused_documents(row) else MessageStatus.ACCEPTED)
         row.reason = f"late; admitted by {actor}" + (f": {why}" if why else "")
         session.flush()
-        reply, note = queue_desk_reply(session, row, inbound, "acknowledgement", event, now)
+        reply, note = _tell(session, row, inbound, ReplyKind.ACKNOWLEDGEMENT, event, now)
         audit(
             session,
             actor,
@@ -270,9 +296,7 @@ def reject(
         note = "no reply: the secretariat chose not to tell the sender"
         if notify:
             inbound = stored_inbound(store, row)
-            reply, note = queue_desk_reply(
-                session, row, inbound, "secretariat_rejection", event, now, note=why
-            )
+            reply, note = _tell(session, row, inbound, ReplyKind.SECRETARIAT_REJECTION, event, now, why)
         kept = f" (numbers {', '.join(cancelled)} stay used)" if cancelled else ""
         audit(session, actor, AuditAction.REJECTED, SubjectType.MESSAGE, row.id, f"{why}{kept}")
         audit(session, actor, AuditAction.REPLY, SubjectType.MESSAGE, row.id, note)
@@ -323,8 +347,6 @@ def release(
         reply, note = queue_reply(
             session, row.id, judged.inbound, verdict, written.numbers, event, row.received_at, now
         )
-        if reply is not None:
-            reply.outcome = outcome_of_verdict(verdict).key(reply.kind)
         audit(
             session,
             actor,
@@ -370,14 +392,6 @@ def withdraw(
         return Done(f"{wanted} withdrawn; the number stays used", document.message_id, (wanted,))
 
 
-_HEADER_LINE = r"(?im)^{name}:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*"
-
-
-def _replace_header(block: bytes, name: str, value: str) -> bytes:
-    pattern = re.compile(_HEADER_LINE.format(name=re.escape(name)).encode())
-    return pattern.sub(lambda _: f"{name}: {value}".encode("ascii"), block, count=1)
-
-
 def resend(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -388,8 +402,6 @@ def resend(
     now: datetime | None = None,
 ) -> Done:
     """Queue the same reply again, as a new outbox row with a Message-ID of its own."""
-    import email.utils
-
     actor, why = check_actor(actor), _reason(reason, required=False)
     now = now or utcnow()
     with sessions.begin() as session:
@@ -401,27 +413,7 @@ def resend(
             raise Refused(f"reply #{reply_id} was never composed ({why_not}): nothing to resend")
         if old.status in (ReplyStatus.PENDING, ReplyStatus.SENDING):
             raise Refused(f"reply #{reply_id} is still {old.status}: it will be sent without a resend")
-        message_id = new_message_id(settings.event)
-        head, separator, body = old.raw.partition(b"\r\n\r\n")
-        head = _replace_header(head, "Message-ID", message_id)
-        date = email.utils.format_datetime(now.astimezone(settings.event.timezone))
-        head = _replace_header(head, "Date", date)
-        new = Reply(
-            message_id=old.message_id,
-            event=old.event,
-            kind=old.kind,
-            recipient=old.recipient,
-            subject=old.subject,
-            body_text=old.body_text,
-            body_html=old.body_html,
-            rfc_message_id=message_id,
-            raw=head + separator + body,
-            status=str(ReplyStatus.PENDING),
-            signature=old.signature,
-            outcome=old.outcome,
-            created_at=now,
-        )
-        session.add(new)
+        new = queue_again(session, old, settings.event, now)
         session.flush()
         audit(
             session, actor, AuditAction.RESENT, SubjectType.REPLY, old.id, f"as reply #{new.id}" + _why(why)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from intake.config import EventSettings
 from intake.decide import decide
 from intake.desk import Refused
-from intake.desk.replies import stored_inbound
+from intake.desk.recorded import stored_inbound
 from intake.domain import DocumentRole, DocumentStatus
 from intake.judge import judge_message
 from intake.models import Document, Finding, InboundMessage

@@ -6,7 +6,7 @@ transaction per message, and answers only the messages whose outcome (the
 message's or a document's status) changed, never twice with the same news:
 each reply's kind and outcome digest are kept in `Reply.outcome`, and a
 reply already sent for the same kind and outcome is not sent again. Rate
-limits apply as for a fresh message (`intake.respond`).
+limits apply as for a fresh message (`intake.replies.queue`).
 
 What is left for a person, and reported as such, not changed:
 - a message the secretariat decided on (admitted, rejected, released with a
@@ -31,7 +31,6 @@ from intake.config import Settings
 from intake.desk import Refused
 from intake.desk.actions import audit, check_actor
 from intake.desk.rejudge import rejudge, same_files, write_verdict
-from intake.desk.replies import outcome_of_rows, outcome_of_verdict
 from intake.domain import (
     AuditAction,
     DeskAction,
@@ -43,7 +42,7 @@ from intake.domain import (
 )
 from intake.models import AuditEvent, Document, InboundMessage, Reply, utcnow
 from intake.parse import Inbound
-from intake.respond import queue_reply
+from intake.replies.queue import outcome_of_rows, outcome_of_verdict, queue_reply
 from intake.revisions import RevisionLink, resolve_revisions
 from intake.store import BlobStore
 from intake.verdict import MessageVerdict
@@ -299,6 +298,4 @@ def _answer(
         return f"no reply: reply #{said} already said this", False
     event = settings.event
     reply, note = queue_reply(session, row.id, inbound, verdict, numbers, event, row.received_at, now)
-    if reply is not None:
-        reply.outcome = key
     return note, reply is not None

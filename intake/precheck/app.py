@@ -28,9 +28,9 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request, send_file
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from intake.compose import time_left
 from intake.config import Settings
 from intake.precheck.judging import Busy, Checker
+from intake.replies.compose import time_left
 from intake.web.security import _headers  # the desk's CSP and headers, not a copy
 
 log = logging.getLogger("intake.precheck")

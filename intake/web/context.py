@@ -118,7 +118,7 @@ def when(value: datetime | str | None) -> Markup:
 
 def deliver_soon() -> None:
     """Send what an action queued, without making the person wait for the SMTP server."""
-    from intake.outbox import deliver_pending
+    from intake.replies.outbox import deliver_pending
 
     d = desk()
 

@@ -11,13 +11,13 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.compose import time_left
 from intake.desk import Refused, actions, reprocess
 from intake.desk.preview import rehearse
 from intake.desk.show import details, find_message, original_text, unjudged_parts
 from intake.domain import MESSAGE_ACTIONS, DeskAction, DocumentStatus, MessageStatus, meaning
 from intake.listing import SORTS, LogFilter, count_messages, message_entries, read_when, status_counts
 from intake.models import Document, InboundMessage, utcnow
+from intake.replies.compose import time_left
 from intake.web.attention import attention
 from intake.web.context import EVENT_COOKIE, PAGE_SIZE, act, admin, deliver_soon, desk, number, pages
 

@@ -115,7 +115,6 @@ def test_dovecot_killed_during_filing_then_back(
         f"{len(recoveries)} kills ({with_work_in_hand} with mail recorded and not yet filed); "
         f"everything filed {max(recoveries):.1f} s at most after Dovecot was back "
         f"(median {sorted(recoveries)[len(recoveries) // 2]:.1f} s; max_backoff {MAX_BACKOFF} s); "
-        f"{ledger.dovecot.stale_locks_removed} stale lock files removed at restarts; "
-        + ledger.tally.line(),
+        f"{ledger.dovecot.stale_locks_removed} stale lock files removed at restarts; " + ledger.tally.line(),
     )
     assert with_work_in_hand >= 1, "no kill landed with mail in hand: the test proved nothing"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from intake.config.loader import DEFAULT_OAUTH_AUTHORITY, DEFAULT_OAUTH_SCOPE, ConfigError, load_settings
-from intake.outbox import PasswordAuth, XOAuth2Auth, smtp_auth
+from intake.replies.outbox import PasswordAuth, XOAuth2Auth, smtp_auth
 
 BASE = {
     "INTAKE_IMAP_HOST": "outlook.office365.com",

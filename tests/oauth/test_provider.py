@@ -202,7 +202,7 @@ def test_tokens_and_secrets_never_reach_the_log(
 
 
 def test_the_outbox_retries_later_only_when_the_token_source_may_recover() -> None:
-    from intake.outbox import is_transient
+    from intake.replies.outbox import is_transient
 
     assert is_transient(TokenError("Microsoft Entra cannot be reached (ConnectionError)"))
     assert not is_transient(TokenError("refused the token request: invalid_client", transient=False))

@@ -21,8 +21,8 @@ import pytest
 from intake import db
 from intake.mailbox import Mailbox, MailboxError
 from intake.oauth import provider_for
-from intake.outbox import _connect, _disconnect
 from intake.pipeline import deliver, poll_once
+from intake.replies.outbox import _connect, _disconnect
 from intake.samples import CONTRIBUTORS, make_message
 from intake.store import BlobStore
 from tests.oauth.idp import CLIENT_ID, CLIENT_SECRET, TENANT, FakeIdentityProvider

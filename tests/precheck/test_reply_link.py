@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from intake.compose import compose_reply
 from intake.config import EventSettings
+from intake.replies.compose import compose_reply
 from tests.replies.conftest import event  # noqa: F401  (the shipped event, as the reply tests use it)
 from tests.replies.test_compose import NOW, context, parse
 

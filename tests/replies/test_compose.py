@@ -20,7 +20,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from intake.compose import (
+from intake.config import ConfigError, EventSettings
+from intake.config.replies import parse_replies
+from intake.domain import DocumentStatus, MessageStatus
+from intake.findings import found
+from intake.replies.compose import (
     ComposedReply,
     DocumentLine,
     FindingLine,
@@ -32,10 +36,6 @@ from intake.compose import (
     reply_subject,
     time_left,
 )
-from intake.config import ConfigError, EventSettings
-from intake.config.replies import parse_replies
-from intake.domain import DocumentStatus, MessageStatus
-from intake.findings import found
 from intake.screen import screen
 from intake.verdict import DocumentVerdict, MessageVerdict
 from tests.replies.mail import human, message
@@ -394,7 +394,8 @@ def test_rejection_links_the_template_when_not_attached(
     template.write_bytes(b"PK\x03\x04")
     link = "https://www.itu.int/jca-mv/template.docx"
     replies = parse_replies({"template_link": link} | changes.pop("replies", {}))
-    linked = dataclasses.replace(event, **({"template": template, "replies": replies} | changes))
+    fields: dict[str, Any] = {"template": template, "replies": replies} | changes
+    linked = dataclasses.replace(event, **fields)
     reply = compose_reply("rejection", context(), linked, NOW)
     assert f"download the blank template here: {link}" in reply.body_text
     assert f'<a href="{link}">' in (reply.body_html or "")

@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.compose import ReplyContext, compose_reply
 from intake.config import EventSettings, Settings
 from intake.db import make_engine, make_sessionmaker
 from intake.domain import ReplyStatus
 from intake.models import Base, Reply
-from intake.outbox import (
+from intake.replies.compose import ReplyContext, compose_reply
+from intake.replies.outbox import (
     BACKOFF_BASE,
     BACKOFF_JITTER,
     _claim_next,

@@ -2,10 +2,11 @@
 
 This module owns what a contributor reads and the headers around it. It does
 no I/O besides reading the secretariat's templates and the blank document
-template, and never sends anything (that is `intake.outbox`).
+template, and never sends anything (that is `intake.replies.outbox`). Every
+reply's MIME is built here, in `compose_reply`, once.
 
 - The wording lives in Jinja2 templates, `<kind>.txt.j2` and `<kind>.html.j2`
-  for each kind in `KINDS`, in `[event.replies] templates_dir` (default: the
+  for each kind in `intake.replies.kinds.KINDS`, in `[event.replies] templates_dir` (default: the
   shipped `config/replies/`). HTML is autoescaped, undefined names are errors
   (`StrictUndefined`), and the templates run in Jinja's sandbox because they
   are edited outside the code base. `check_templates` renders them all with
@@ -55,17 +56,16 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from intake.addresses import deliverable_address
-from intake.config import ConfigError, EventSettings, RepliesConfig
-from intake.domain import DocumentStatus, ReplyKind
+from intake.config import EventSettings, RepliesConfig
+from intake.domain import DocumentStatus
 from intake.findings import Found, Severity
 from intake.parse import Inbound
+from intake.replies.kinds import KINDS, spec
 from intake.screen import OWN_MESSAGE_ID_PREFIX
 from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
 
-KINDS = tuple(ReplyKind)
-FORMATS = ("txt", "html")
 MAX_TEMPLATE_ATTACHMENT = 20 * 2**20  # a blank template is ~100 KB; refuse to mail anything huge
 _SUBJECT_CHARS = 200
 _NAME_CHARS = 100
@@ -441,8 +441,8 @@ def template_namespace(
     """
     documents = [_clean_document(d) for d in context.documents]
     accepted = [d for d in documents if d.status == DocumentStatus.ACCEPTED]
-    # Numbers go in the subject of an acknowledgement only: that is where they are news.
-    numbers = [d.number for d in accepted if d.number] if kind == ReplyKind.ACKNOWLEDGEMENT else []
+    # Numbers go in the subject of the kinds where they are news (the acknowledgement).
+    numbers = [d.number for d in accepted if d.number] if spec(kind).lists_numbers else []
     findings = [_clean_finding(f) for f in context.findings]
     return {
         "kind": kind,
@@ -497,8 +497,8 @@ def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
 
 
 def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tuple[str, bytes] | None:
-    """The blank template to attach to a rejection, or None (then the link is shown)."""
-    if kind != ReplyKind.REJECTION or not config.attach_template or event.template is None:
+    """The blank template to attach to a reply of this kind, or None (then the link is shown)."""
+    if not spec(kind).attaches_template or not config.attach_template or event.template is None:
         return None
     try:
         if event.template.stat().st_size > MAX_TEMPLATE_ATTACHMENT:
@@ -519,12 +519,11 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
 
     `now` (aware) dates the message and computes the time left. Raises
     RecipientError when `context.recipient` is not a safe address, ValueError
-    for an unknown kind, ConfigError for a bad `[event.replies]`, and
+    for an unknown kind, OSError for an unreadable template directory, and
     jinja2.TemplateError for a broken template (which `check_templates`
     reports beforehand).
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown reply kind {kind!r}; kinds: {', '.join(KINDS)}")
+    text_template, html_template = spec(kind).templates  # ValueError for an unknown kind
     if now.tzinfo is None or context.received_at.tzinfo is None:
         raise ValueError("now and context.received_at must be timezone-aware")
     recipient = deliverable_address(context.recipient)
@@ -533,8 +532,8 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
     config = event.replies
     attachment = _template_file(kind, event, config)
     namespace = template_namespace(kind, context, event, now, config, attachment[0] if attachment else None)
-    body_text = _render(config, f"{kind}.txt.j2", namespace)
-    body_html = _render(config, f"{kind}.html.j2", namespace)
+    body_text = _render(config, text_template, namespace)
+    body_html = _render(config, html_template, namespace)
     subject: str = namespace["reply_subject"]
     message_id = new_message_id(event)
 
@@ -580,6 +579,24 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
     )
 
 
+_HEADER_LINE = r"(?im)^{name}:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*"
+
+
+def _replace_header(block: bytes, name: str, value: str) -> bytes:
+    pattern = re.compile(_HEADER_LINE.format(name=re.escape(name)).encode())
+    return pattern.sub(lambda _: f"{name}: {value}".encode("ascii"), block, count=1)
+
+
+def redated(raw: bytes, event: EventSettings, now: datetime) -> tuple[str, bytes]:
+    """A composed reply sent again: a new Message-ID and Date, every other byte the same.
+    Returns (the new Message-ID, the message)."""
+    message_id = new_message_id(event)
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    head = _replace_header(head, "Message-ID", message_id)
+    head = _replace_header(head, "Date", email.utils.format_datetime(now.astimezone(event.timezone)))
+    return message_id, head + separator + body
+
+
 # --- checking the templates ---------------------------------------------------------------
 
 
@@ -614,10 +631,7 @@ def check_templates(event: EventSettings) -> list[str]:
     An empty list means every kind renders in both formats. Meant for
     `intake check-config`, so that a contributor never meets a broken template.
     """
-    try:
-        config = event.replies
-    except ConfigError as exc:
-        return [str(exc)]
+    config = event.replies
     problems: list[str] = []
     if config.attach_template and event.template is not None:
         try:
@@ -634,9 +648,9 @@ def check_templates(event: EventSettings) -> list[str]:
         )
         for now in (received, event.deadline + timedelta(hours=1))  # before and after
     ]
-    for kind in KINDS:
-        for fmt in FORMATS:
-            problem = _first_problem(config, event, kind, f"{kind}.{fmt}.j2", samples)
+    for kind in KINDS.values():
+        for name in kind.templates:
+            problem = _first_problem(config, event, kind.kind, name, samples)
             if problem:
                 problems.append(problem)
     return problems

@@ -1,4 +1,4 @@
-"""The outbox: the one place that sends mail.
+"""The outbox: the one place that sends mail, and keeps a copy of it in the Sent folder.
 
 Replies are written as `Reply` rows (status `pending`) in the same
 transaction as the decision they announce; this module delivers them with
@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Secret, Settings, SmtpSettings
 from intake.domain import ReplyStatus
+from intake.mailbox import Mailbox
 from intake.models import Reply, utcnow
 from intake.oauth import TokenError, TokenProvider, provider_for
 
@@ -550,3 +551,40 @@ def retry_failed(session_factory: sessionmaker[Session], ids: Collection[int] | 
             ),
         )
         return result.rowcount
+
+
+# --- the Sent copy ---------------------------------------------------------------------------------
+
+
+def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) -> int:
+    """Append a copy of each reply sent to the mailbox's Sent folder, so the
+    secretariat sees it in their mail client. Returns how many were copied."""
+    folder_name = settings.imap.sent_folder
+    if not folder_name:
+        return 0
+    with sessions() as session:
+        due = session.scalars(
+            select(Reply.id)
+            .where(
+                Reply.event == settings.event.id,
+                Reply.status == str(ReplyStatus.SENT),
+                Reply.sent_copy_at.is_(None),
+                Reply.raw.is_not(None),
+            )
+            .order_by(Reply.id)
+        ).all()
+    if not due:
+        return 0
+    with Mailbox(settings.imap) as mailbox:
+        for start in range(0, len(due), 50):  # the bytes 50 at a time: the outbox streams
+            with sessions() as session:
+                chunk = session.execute(
+                    select(Reply.id, Reply.raw, Reply.sent_at).where(Reply.id.in_(due[start : start + 50]))
+                ).all()
+            for reply_id, raw, sent_at in sorted(chunk, key=lambda row: row[0]):
+                if raw is None:  # excluded by the query; says so to the type checker
+                    continue
+                mailbox.append(folder_name, raw, sent_at or utcnow())
+                with sessions.begin() as session:
+                    session.execute(update(Reply).where(Reply.id == reply_id).values(sent_copy_at=utcnow()))
+    return len(due)
