@@ -161,7 +161,7 @@ def deliver_now(settings: Settings, sessions: sessionmaker[Session]) -> str:
 
     waits = "the reply waits in the outbox for the next poll"
     try:
-        with _quiet("intake.outbox"):
+        with _quiet("intake.replies.outbox"):
             report = deliver_pending(sessions, settings, worker=f"desk:{socket.gethostname()}:{os.getpid()}")
     except ConfigError as exc:  # the command needs no SMTP server; sending does
         return f"no SMTP server is configured ({exc}): {waits}"
