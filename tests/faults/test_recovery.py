@@ -35,6 +35,7 @@ pytestmark = pytest.mark.dovecot
 MAX_BACKOFF = 4  # seconds; [service] max_backoff of the service under test
 ONE_POLL = 60  # seconds a poll of one round's mail may take on a loaded two-core machine
 PER_ROUND = 12
+BATCH = 3  # [imap] batch_messages: a round is recorded in PER_ROUND / BATCH commits
 
 
 def unfiled(ledger: Ledger) -> int:
@@ -52,11 +53,13 @@ def test_dovecot_killed_during_filing_then_back(
     rng = random.Random(f"{scale.seed}/{request.node.name}")
     port = free_port()
     config = ledger.env.config_path
-    config.write_text(
-        config.read_text().replace(
-            "[service]", f"[service]\nmax_backoff = {MAX_BACKOFF}\nmetrics_port = {port}", 1
-        )
+    text = config.read_text().replace(
+        "[service]", f"[service]\nmax_backoff = {MAX_BACKOFF}\nmetrics_port = {port}", 1
     )
+    # Small batches, so a round's mail is recorded in several steps and a kill can
+    # land between them (one batch of a whole round is recorded in one commit).
+    assert "batch_messages = 10" in text, text
+    config.write_text(text.replace("batch_messages = 10", f"batch_messages = {BATCH}", 1))
 
     def healthz() -> tuple[int, dict[str, Any]]:
         try:
@@ -75,8 +78,14 @@ def test_dovecot_killed_during_filing_then_back(
         for n in range(scale.recoveries):
             before = ledger.recorded()
             ledger.append(mail(PER_ROUND, start=n * PER_ROUND))
-            assert reached(ledger.recorded, before + rng.randrange(1, PER_ROUND), service), service.stderr()
-            time.sleep(rng.random() * 0.3)  # the moment of the kill: recording, filing, or after
+            # The moment of the kill: the first round's comes as soon as the first batch is
+            # recorded, so at least one kill surely lands with mail in hand (the rest still
+            # in the mailbox, the batch not yet filed); later rounds' at a random moment:
+            # recording, filing, or after.
+            target = before + (1 if n == 0 else rng.randrange(1, PER_ROUND))
+            assert reached(ledger.recorded, target, service), service.stderr()
+            if n > 0:
+                time.sleep(rng.random() * 0.3)
             with_work_in_hand += ledger.recorded() < len(ledger.mail) or unfiled(ledger) > 0
             ledger.dovecot.kill()
             ledger.note_fault(smtp=False)
