@@ -76,6 +76,14 @@ class ReplyStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"  # recorded but not sent (rate limit, policy)
 
 
+class DigestStatus(enum.StrEnum):
+    """A daily digest's row (intake.digest): claimed by one sender, then sent or failed."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class DeskAction(enum.StrEnum):
     """What the secretariat can do (intake.desk.actions, `intake <action>`, the dashboard)."""
 

@@ -305,3 +305,36 @@ class SignInThrottle(Base):
     refused: Mapped[int] = mapped_column(Integer, default=0)  # attempts refused in the current wait
     audit_id: Mapped[int | None] = mapped_column(Integer)  # the audit row counting them
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- the secretariat's daily digest (issue 14: intake.digest) -------------------------------------
+
+
+class DigestRun(Base):
+    """One daily digest: the span it covered, to whom, and whether it went out.
+
+    The digest `intake run` sends at `[event] digest_at` carries its day (`slot`, the event's
+    local date): the unique (event, slot) is how replicas agree that only one of them sends it.
+    A digest sent by hand (`intake digest --send`) has no slot. The latest sent one's
+    `period_end` is where the next digest's "since the last digest" begins."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (
+        UniqueConstraint("event", "slot"),
+        Index("ix_digest_run_event_sent_at", "event", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[str | None] = mapped_column(String(10))  # "2026-05-01": the scheduled day; NULL: by hand
+    status: Mapped[str] = mapped_column(String(16))  # intake.domain.DigestStatus
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    recipients: Mapped[str] = mapped_column(Text)  # comma-separated
+    rfc_message_id: Mapped[str | None] = mapped_column(String(998))
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

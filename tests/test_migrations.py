@@ -24,6 +24,7 @@ TABLES = {
     "desk_user",  # issue 5: the secretariat's desk
     "web_session",
     "signin_throttle",  # issue 13: sign-in throttle shared by restarts and replicas
+    "digest_run",  # issue 14: the daily digest, one per day across replicas
 }
 
 

@@ -23,6 +23,7 @@ from intake.cli import (
     check_config,
     database,
     demo,
+    digest,
     files,
     precheck,
     reading,
@@ -40,7 +41,19 @@ from intake.config import SECTIONS, ConfigError, load_settings
 from intake.mailbox import MailboxError
 from intake.store import StoreError
 
-COMMAND_GROUPS = (database, check_config, service, reading, acting, files, accounts, check, precheck, demo)
+COMMAND_GROUPS = (
+    database,
+    check_config,
+    service,
+    reading,
+    acting,
+    files,
+    accounts,
+    digest,
+    check,
+    precheck,
+    demo,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,6 +89,14 @@ KEYS: tuple[Key, ...] = (
         "the port of `/healthz` and `/metrics`; 0 serves neither",
         "INTAKE_METRICS_PORT",
     ),
+    Key(
+        "service",
+        "desk_url",
+        "—",
+        "the desk's public address (`https://…/`, where `intake web` is served); the daily digest "
+        "links to each message that needs a person there",
+        "INTAKE_DESK_URL",
+    ),
     # --- [imap] ----------------------------------------------------------------------------
     Key("imap", "host", _REQUIRED, "the mailbox's IMAP server", "INTAKE_IMAP_HOST"),
     Key("imap", "port", "993 (`ssl`), 143 otherwise", "", "INTAKE_IMAP_PORT"),
@@ -290,6 +298,21 @@ KEYS: tuple[Key, ...] = (
         "—",
         "the pre-check page's public address (`https://…/`); rejections link to it when set",
         "INTAKE_PRECHECK_URL",
+    ),
+    Key(
+        "event",
+        "digest_to",
+        "— (no digest)",
+        "an address or a list of addresses (the secretariat's) that `intake run` sends the daily "
+        "digest to (`intake digest --send` too); from the environment, separated by commas",
+        "INTAKE_DIGEST_TO",
+    ),
+    Key(
+        "event",
+        "digest_at",
+        '`"08:00"`',
+        "when `intake run` sends the daily digest: a time of day in the event's `timezone`",
+        "INTAKE_DIGEST_AT",
     ),
     Key("event", "checks", "see below", "how documents are judged: `[event.checks]`"),
     Key("event", "screening", "see below", "which mail is never answered or is held: `[event.screening]`"),

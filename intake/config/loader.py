@@ -15,12 +15,13 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from intake.addresses import deliverable_address
 from intake.config.base import ConfigError, Secret, Unconfigured, shipped_config_dir
 from intake.config.checks import Checks, parse_checks
 from intake.config.keys import ENVIRONMENT as KEYS_ENVIRONMENT
@@ -127,6 +128,8 @@ class EventSettings:
     replies: RepliesConfig = field(default_factory=default_replies)  # [event.replies]: intake.replies
     max_attachment_mb: int = 25  # the largest file the pre-check page takes (intake.precheck)
     precheck_url: str = ""  # the pre-check page's public address; replies link to it when set
+    digest_to: tuple[str, ...] = ()  # the daily digest's recipients (intake.digest); none: no digest
+    digest_at: time = time(8, 0)  # when `intake run` sends it, local time in `timezone`
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class Settings:
     smtp: SmtpSettings
     event: EventSettings
     workers: int = 1  # processes that examine mail (intake.examine); 0: in the poller itself
+    desk_url: str = ""  # the desk's public address; the daily digest links to each message there
 
 
 def default_workers() -> int:
@@ -174,7 +178,14 @@ def load_settings(
 
 
 # Environment variables about one event, which make no sense across several.
-_EVENT_ONLY = ("INTAKE_EVENT_ADDRESS", "INTAKE_DEADLINE", "INTAKE_TIMEZONE", "INTAKE_PRECHECK_URL")
+_EVENT_ONLY = (
+    "INTAKE_EVENT_ADDRESS",
+    "INTAKE_DEADLINE",
+    "INTAKE_TIMEZONE",
+    "INTAKE_PRECHECK_URL",
+    "INTAKE_DIGEST_TO",
+    "INTAKE_DIGEST_AT",
+)
 
 
 def config_problems(
@@ -449,6 +460,7 @@ class _Reader:
             metrics_host=self.text("service", "metrics_host", "127.0.0.1"),
             metrics_port=self.integer("service", "metrics_port", 0, 0, 65535),
             workers=self.integer("service", "workers", default_workers(), 0, 256),
+            desk_url=self._url("service", "desk_url"),
             imap=(imap := self._section("imap", needs, self.imap)),
             smtp=self._section("smtp", needs, lambda: self.smtp(imap)),
             event=self._section("event", frozenset({"event"}), self.event),
@@ -591,7 +603,9 @@ class _Reader:
                 lambda: parse_replies(self._table("replies"), self.base_dir), default_replies
             ),
             max_attachment_mb=self.integer("event", "max_attachment_mb", 25, 1, 2048),
-            precheck_url=self._url("precheck_url"),
+            precheck_url=self._url("event", "precheck_url"),
+            digest_to=self._addresses("event", "digest_to"),
+            digest_at=self._clock("event", "digest_at", "08:00"),
         )
 
     def _table(self, key: str) -> dict[str, Any]:
@@ -600,12 +614,37 @@ class _Reader:
             return dict(self._fail("event", key, f"must be a table ([event.{key}])", {}))
         return dict(value)
 
-    def _url(self, key: str) -> str:
-        value = self.text("event", key, "", required=False)
+    def _url(self, table: str, key: str) -> str:
+        value = self.text(table, key, "", required=False)
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
             problem = f"must be an http:// or https:// address, got {value!r}"
-            return str(self._fail("event", key, problem, ""))
+            return str(self._fail(table, key, problem, ""))
         return value
+
+    def _addresses(self, table: str, key: str) -> tuple[str, ...]:
+        """An address, a list of them, or (from the environment) several separated by commas."""
+        value = self._get(table, key, [])
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            return tuple(self._fail(table, key, "must be an address or a list of addresses", ()))
+        for address in value:
+            if deliverable_address(address.strip()) is None:
+                return tuple(self._fail(table, key, f"not a deliverable address: {address!r}", ()))
+        return tuple(dict.fromkeys(a.strip().lower() for a in value))
+
+    def _clock(self, table: str, key: str, default: str) -> time:
+        """A local time of day, "HH:MM" (24-hour)."""
+        value = self._get(table, key, default)
+        if isinstance(value, time):  # TOML's own local time: digest_at = 08:00:00
+            return value.replace(second=0, microsecond=0)
+        text = str(value).strip()
+        hours, colon, minutes = text.partition(":")
+        digits = colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+        if digits and int(hours) < 24 and int(minutes) < 60:
+            return time(int(hours), int(minutes))
+        problem = f'must be a time of day like "08:00", got {value!r}'
+        return time.fromisoformat(str(self._fail(table, key, problem, default)))
 
     def _parsed(self, parse: Callable[[], _T], stand_in: Callable[[], _T]) -> _T:
         """An event table's own parse, whose first problem is collected like the others."""

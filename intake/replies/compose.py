@@ -537,9 +537,7 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
     subject: str = namespace["reply_subject"]
     message_id = new_message_id(event)
 
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = Address(display_name=one_line(event.address_name, _NAME_CHARS), addr_spec=event.address)
-    msg["To"] = Address(display_name=namespace["recipient_name"] or "", addr_spec=recipient)
+    msg = _headed(event, Address(display_name=namespace["recipient_name"] or "", addr_spec=recipient))
     msg["Subject"] = subject
     msg["Date"] = email.utils.format_datetime(now.astimezone(event.timezone))
     msg["Message-ID"] = message_id
@@ -577,6 +575,41 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
         rfc_message_id=message_id,
         raw=msg.as_bytes(),
     )
+
+
+def _headed(event: EventSettings, to: Address | str) -> EmailMessage:
+    """A message of ours with its From and To: the event's address and name, encoded safely."""
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = Address(display_name=one_line(event.address_name, _NAME_CHARS), addr_spec=event.address)
+    msg["To"] = to
+    return msg
+
+
+def compose_notice(
+    event: EventSettings,
+    recipients: Sequence[str],
+    subject: str,
+    body_text: str,
+    body_html: str,
+    now: datetime,
+) -> tuple[str, bytes]:
+    """A message of ours that answers no one (the daily digest, `intake.digest`), built as the
+    replies are: the same policy and header care, quoted-printable text and HTML parts, and
+    `Auto-Submitted: auto-generated` (RFC 3834) so that no responder answers it.
+    Returns (its Message-ID, its bytes). Raises RecipientError for an unsafe address."""
+    addresses = [deliverable_address(r) for r in recipients]
+    if not addresses or None in addresses:
+        raise RecipientError(f"not safe addresses: {one_line(', '.join(recipients), 200)!r}")
+    msg = _headed(event, ", ".join(a for a in addresses if a))
+    msg["Subject"] = one_line(subject, _SUBJECT_CHARS)
+    msg["Date"] = email.utils.format_datetime(now.astimezone(event.timezone))
+    message_id = new_message_id(event)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(body_text, cte="quoted-printable")
+    msg.add_alternative(body_html, subtype="html", cte="quoted-printable")
+    return message_id, msg.as_bytes()
 
 
 _HEADER_LINE = r"(?im)^{name}:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*"

@@ -38,7 +38,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -195,6 +195,26 @@ def _server_text(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())
     return text[:_ERROR_CHARS]
+
+
+def failure_text(exc: BaseException) -> str:
+    """One line on why sending failed: the server's answer, or the TLS or network error."""
+    return _server_text(exc)
+
+
+def send_now(smtp: SmtpSettings, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+    """Send one message at once over a connection of its own: for what is not a reply (the
+    daily digest, `intake.digest`), which records its own outcome. Raises what aiosmtplib, ssl
+    and the token source raise; `is_transient` says whether trying again later may help."""
+
+    async def send() -> None:
+        client = await _connect(smtp)
+        try:
+            await client.sendmail(envelope_from, list(recipients), raw)
+        finally:
+            await _disconnect(client)
+
+    asyncio.run(send())
 
 
 def is_transient(exc: BaseException) -> bool:
