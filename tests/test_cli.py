@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,6 +17,7 @@ from intake.samples import CONTRIBUTORS, make_docx, make_message
 from tests.support.dovecot import Dovecot
 from tests.support.intake_env import REPO, IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -185,6 +188,69 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
         for start in starts[1:]:
             assert at.get(start - 1) == " " and at.get(start, " ") != " ", (start, row)
     assert any("关于元宇宙" in row for row in rows)
+
+
+def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
+    """`intake demo --dashboard`: the printed sign-in works on the printed port, and Ctrl-C stops
+    everything. On a loaded machine the demo's poll and the server's start take their time, so
+    each step waits for what it needs (the printed sign-in, then the port answering HTTP) for
+    minutes, and a failure shows what the demo said."""
+    import signal
+
+    from intake.demo import free_port
+    from tests.desk.test_web import Client
+
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("w", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "intake", "demo", "--dir", str(tmp_path / "demo"), "--dashboard"]
+            + ["--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def said() -> str:
+        return f"the demo (exit {process.poll()}) said:\n{log.read_text(encoding='utf-8')[-3000:]}"
+
+    def sign_in_printed() -> re.Match[str] | None:
+        if process.poll() is not None:
+            raise AssertionError(said())
+        return re.search(r"sign in as\s+(\S+) / (\S+)", log.read_text(encoding="utf-8"))
+
+    client = Client(f"http://127.0.0.1:{port}")
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(said())
+        try:
+            return client.request("GET", "/login")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(sign_in_printed, 300, lambda: f"no sign-in was printed; {said()}")
+        found = sign_in_printed()
+        assert found is not None
+        wait_until(answers, 120, lambda: f"nothing answered HTTP on port {port}; {said()}")
+        client.sign_in(found.group(1), found.group(2))
+        status, _, page = client.request("GET", "/")
+        assert status == 200 and "JCA-MV-I-001" in page, page[-2000:]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, said()
+    # Ctrl-C stopped the demo's own IMAP server too (it runs in a session of its own).
+    imap = re.search(r"a local IMAP server \(127\.0\.0\.1:(\d+)\)", log.read_text(encoding="utf-8"))
+    assert imap, said()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(imap.group(1))), timeout=2).close()
 
 
 def columns(row: str) -> dict[int, str]:

@@ -8,12 +8,12 @@ or done without a session, a role that may act and the form's CSRF token.
 
 from __future__ import annotations
 
+import email.message
 import http.client
 import json
 import re
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from tests.support.dovecot import Dovecot
 from tests.support.fixtures import _serve
 from tests.support.intake_env import IntakeEnv, write_config
 from tests.support.smtp import SmtpSink, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.dovecot
 
@@ -107,16 +108,18 @@ def add_desk_users(env: IntakeEnv) -> None:
 
 
 def _wait_for(port: int, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    """Until `intake web` listens on `port`: minutes on a loaded machine, not a fixed half-minute."""
+
+    def listening() -> bool:
         if server.poll() is not None:
             raise AssertionError(f"intake web exited: {server.stderr.read() if server.stderr else ''}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    raise AssertionError("intake web did not start listening")
+            return False
+
+    wait_until(listening, 180, f"intake web (process {server.pid}) never listened on port {port}", every=0.1)
 
 
 def _sign_in(page: object, base: str, name: str, password: str) -> None:
@@ -158,13 +161,15 @@ def test_a_late_submission_is_admitted_from_the_browser(desk: Desk, browser: obj
     assert "JCA-MV-I-003" in late_row.inner_text() and "accepted" in late_row.inner_text()
     context.close()
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        acks = [m for m in received(desk.sink) if "JCA-MV-I-003" in str(m["Subject"])]
-        if acks:
-            break
-        time.sleep(0.2)
-    assert acks, "the acknowledgement did not arrive"
+    def acknowledgements() -> list[email.message.EmailMessage]:
+        return [m for m in received(desk.sink) if "JCA-MV-I-003" in str(m["Subject"])]
+
+    wait_until(
+        acknowledgements,
+        120,
+        lambda: f"no acknowledgement; the sink holds {[str(m['Subject']) for m in received(desk.sink)]}",
+    )
+    acks = acknowledgements()
     assert "JCA-MV-I-003" in body(acks[0]) and acks[0]["To"].addresses[0].addr_spec == person(1).address
     trail = json.loads(desk.env.run("show", str(desk.ids["late"]), "--format", "json", check=True).stdout)
     admitted = [h for h in trail["history"] if h["action"] == "admitted"]
