@@ -28,6 +28,9 @@ class MessageStatus(enum.StrEnum):
     HELD = "held"
     QUARANTINED = "quarantined"
     DUPLICATE = "duplicate"
+    # Every document it carries is, byte for byte, one already numbered (a resend): not
+    # numbered again; answered with the number it has (issue 11). Fits the 16-character column.
+    ALREADY_NUMBERED = "already_numbered"
 
 
 class DocumentStatus(enum.StrEnum):
@@ -38,6 +41,8 @@ class DocumentStatus(enum.StrEnum):
     COMPANION = "companion"  # a PDF or zip kept beside an accepted .docx
     NOT_A_DOCUMENT = "not_a_document"  # signature, vCard, signature image
     WITHDRAWN = "withdrawn"
+    # The same bytes as a document already numbered in the event (`Document.copy_of_id`).
+    ALREADY_NUMBERED = "already_numbered"
 
 
 # A document's status in plain words (the dashboard, `intake check`).
@@ -49,6 +54,7 @@ DOCUMENT_WORDS: Mapping[DocumentStatus, str] = {
     DocumentStatus.COMPANION: "companion",
     DocumentStatus.NOT_A_DOCUMENT: "not a document",
     DocumentStatus.WITHDRAWN: "withdrawn",
+    DocumentStatus.ALREADY_NUMBERED: "already numbered (the same file was registered before)",
 }
 
 
@@ -66,6 +72,8 @@ class ReplyKind(enum.StrEnum):
     LATE_NOTICE = "late_notice"
     # The secretariat overrules an acceptance or a hold (intake.desk), with a reason.
     SECRETARIAT_REJECTION = "secretariat_rejection"
+    # A resend: the document is already registered, under this number, since that day.
+    ALREADY_REGISTERED = "already_registered"
 
 
 class ReplyStatus(enum.StrEnum):
@@ -191,6 +199,14 @@ MEANING: Mapping[MessageStatus, StatusMeaning] = {
     # A duplicate is judged with its original: nothing applies to it on its own.
     MessageStatus.DUPLICATE: StatusMeaning(
         "a second copy of a message already recorded", None, frozenset(), False
+    ),
+    # A resend (a new message, the same file): linked to the numbered document, answered
+    # with its number; judging it again is all the desk can do (the bytes decide).
+    MessageStatus.ALREADY_NUMBERED: StatusMeaning(
+        "the same file as a document already numbered; not numbered again",
+        ReplyKind.ALREADY_REGISTERED,
+        frozenset({_REPROCESS}),
+        False,
     ),
 }
 

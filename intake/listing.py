@@ -258,6 +258,7 @@ def _entry(m: InboundMessage) -> dict[str, Any]:
                 "status": d.status,
                 "number": d.number,
                 "revision": d.revision,
+                "copy_of": d.copy_of_id,  # a resend: the numbered document it is a copy of
                 "title": d.title,
                 "source": d.source,
                 "findings": [

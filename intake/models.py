@@ -163,6 +163,10 @@ class Document(Base):
     number: Mapped[str | None] = mapped_column(String(64))
     revision: Mapped[int] = mapped_column(Integer, default=0)
     revision_of_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    # Issue 11: status already_numbered, the same bytes as this numbered document (a resend).
+    # A plain integer, not a foreign key: SQLite adds one only by rebuilding the table, and
+    # dropping the old table with foreign keys on would cascade to every finding.
+    copy_of_id: Mapped[int | None] = mapped_column(Integer)
 
     message: Mapped[InboundMessage] = relationship(back_populates="documents")
     findings: Mapped[list[Finding]] = relationship(back_populates="document", order_by="Finding.id")

@@ -4,9 +4,11 @@
 findings, the document numbers, the audit trail, the reply to send and the
 mailbox's last UID, for a whole fetched batch in one transaction, with bulk
 inserts: the batch's numbers are taken together, and the duplicate and
-rate-limit look-ups are made once for the batch. It decides nothing that
-`intake.examine` did not, except what needs the database: duplicates (of
-recorded messages, and inside the batch), revisions, numbers, rate limits.
+rate-limit look-ups are made once for the batch, and so is the look-up of
+files already numbered. It decides nothing that `intake.examine` did not,
+except what needs the database: duplicates (of recorded messages, and inside
+the batch), resends (a file numbered before, or earlier in the batch:
+`intake.resends`), revisions, numbers, rate limits.
 
 The raw bytes (and each file) are written to the blob store and synced before
 the transaction commits, so a committed row always has its bytes. A crash
@@ -39,10 +41,11 @@ from intake.findings import Found
 from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
 from intake.numbering import take_numbers
 from intake.replies.queue import RateLimits, queue_reply
+from intake.resends import candidates, mark_resends, registered
 from intake.revisions import RevisionLink, assign_number, claims_revision, resolve_revisions
 from intake.screen import reply_address
 from intake.store import BlobStore
-from intake.verdict import DocumentVerdict, MessageVerdict
+from intake.verdict import DocumentVerdict, MessageVerdict, Registration
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +194,7 @@ class _Row:
     links: dict[int, RevisionLink] | None = None
     row: InboundMessage | None = None
     numbers: dict[int, str] = field(default_factory=dict)  # by part index, for the reply
+    documents: list[Document] = field(default_factory=list)  # once inserted
 
     @property
     def duplicate(self) -> bool:
@@ -205,6 +209,8 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
     }
     todo = [e for e in batch if e.message.uid not in known]
     earlier = _earlier_copies(session, place, todo)
+    numbered = registered(session, event.id, {sha for e in todo for sha in candidates(e.verdict)})
+    numbering: set[str] = set()  # files numbered by rows[written:]: not in `numbered` yet
     rows: list[_Row] = []
     written = 0  # rows[:written] are in the session already
     by_digest: dict[str, _Row] = {}
@@ -226,6 +232,13 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
             key = _copy_key(examined)
             if key is not None:
                 by_message_id.setdefault(key, item)
+            if numbering.intersection(candidates(item.verdict)):
+                # A file numbered earlier in this batch, sent again: that row is written
+                # first, so the copy can point at it.
+                _insert(session, place, rows[written:], event)
+                _registered_in(rows, numbered)
+                written, numbering = len(rows), set()
+            item.verdict = mark_resends(item.verdict, numbered)
             if examined.inbound is not None and claims_revision(event, examined.inbound, item.verdict):
                 # Issue 5: a message naming an assigned number as revised is linked to that
                 # document, or held with the reason when that is ambiguous (intake.revisions).
@@ -233,6 +246,7 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
                 _insert(session, place, rows[written:], event)
                 written = len(rows)
                 item.verdict, item.links = resolve_revisions(session, event, examined.inbound, item.verdict)
+            numbering.update(d.sha256 for d in item.verdict.documents if _numbered(d))
         rows.append(item)
     _insert(session, place, rows[written:], event)
     for item in rows:
@@ -242,6 +256,17 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
         )
     _advance(session, place, max(uids))
     return [results[uid] for uid in uids if uid in results]
+
+
+def _registered_in(rows: Sequence[_Row], numbered: dict[str, Registration]) -> None:
+    """Add the documents these (inserted) rows numbered to `numbered`, the first of each file."""
+    for item in rows:
+        for document in item.documents:
+            if document.number and document.status == DocumentStatus.ACCEPTED:
+                numbered.setdefault(
+                    document.sha256,
+                    Registration(document.id, document.number, item.examined.message.received_at),
+                )
 
 
 def _duplicate(original_id: int) -> MessageVerdict:
@@ -382,6 +407,7 @@ def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) 
                 number = fresh.get((id(item), position))
                 item.numbers[doc.part_index] = assign_number(session, event, document, link, number)
             documents.append((item, document, position))
+            item.documents.append(document)
     session.add_all([document for _, document, _ in documents])
     session.flush()
     for item, document, position in documents:
@@ -441,6 +467,7 @@ def _document_row(message_row_id: int, position: int, doc: DocumentVerdict) -> D
         source=doc.source,
         contacts={"items": list(doc.contacts)} if doc.contacts else None,
         abstract=doc.abstract,
+        copy_of_id=doc.registered.document_id if doc.registered else None,
     )
 
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from intake.domain import DocumentStatus, MessageStatus
 from intake.findings import Found
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A document already numbered in the event, which a file sent again is a copy of."""
+
+    document_id: int
+    number: str
+    received_at: datetime  # when our server received the message that registered it
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class DocumentVerdict:
     contacts: tuple[dict[str, Any], ...] = ()
     abstract: str | None = None
     payload: bytes | None = field(default=None, repr=False, compare=False)  # if not the part's
+    registered: Registration | None = None  # status already_numbered: the document it copies
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ def test_every_status_has_one_meaning() -> None:
         MessageStatus.PARTIAL: ReplyKind.ACKNOWLEDGEMENT,
         MessageStatus.REJECTED: ReplyKind.REJECTION,
         MessageStatus.LATE: ReplyKind.LATE_NOTICE,
+        MessageStatus.ALREADY_NUMBERED: ReplyKind.ALREADY_REGISTERED,  # issue 11: a resend
     }
     assert [s for s in MessageStatus if meaning(s).needs_person] == [
         MessageStatus.LATE,

@@ -37,7 +37,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from email.headerregistry import (
     Address,
@@ -106,10 +106,12 @@ class DocumentLine:
 
     filename: str | None
     status: str  # a DocumentStatus value
-    number: str | None = None  # set once accepted
+    number: str | None = None  # set once accepted; for a resend, the number it already has
     title: str | None = None
     source: str | None = None
     findings: tuple[FindingLine, ...] = ()
+    registered_at: datetime | None = None  # a resend: when the numbered copy was received
+    registered_on: Moment | None = None  # the same, as a reply shows it (set by template_namespace)
 
     @property
     def errors(self) -> tuple[FindingLine, ...]:
@@ -168,10 +170,11 @@ class ReplyContext:
             DocumentLine(
                 filename=d.filename,
                 status=str(d.status),
-                number=numbers.get(d.part_index),
+                number=numbers.get(d.part_index) or (d.registered.number if d.registered else None),
                 title=d.title,
                 source=d.source,
                 findings=shown(d.findings),
+                registered_at=d.registered.received_at if d.registered else None,
             )
             for d in verdict.documents
         )
@@ -410,6 +413,7 @@ def _clean_document(doc: DocumentLine) -> DocumentLine:
         title=one_line(doc.title, _TEXT_CHARS) or None,
         source=one_line(doc.source, _TEXT_CHARS) or None,
         findings=tuple(_clean_finding(f) for f in doc.findings),
+        registered_at=doc.registered_at,
     )
 
 
@@ -432,14 +436,20 @@ def template_namespace(
     received and deadline (Moment: local, utc, both, iso), time_left (str, None once passed), deadline_passed,
     event (name, acronym, group, address, address_name, meeting_place,
     meeting_date, preregistration_deadline (None if unset), late_policy),
-    documents / accepted / refused / late / companions (DocumentLine lists:
-    filename, name, status, number, title, source, findings, errors,
-    warnings), findings (message-level FindingLines: code, severity, message,
+    documents / accepted / refused / late / companions / registered (DocumentLine
+    lists: filename, name, status, number, title, source, findings, errors,
+    warnings; a registered one, sent again, has the number it already has and
+    registered_on, a Moment), findings (message-level FindingLines: code, severity, message,
     fix), message_errors, message_warnings, template_attached (file name or
     None), template_link (URL or None), precheck_url (the pre-check page, or
     None), note (the secretariat's words, several lines, or None).
     """
-    documents = [_clean_document(d) for d in context.documents]
+    documents = [
+        replace(doc, registered_on=moment(doc.registered_at, event, config.zone_label))
+        if doc.registered_at is not None
+        else doc
+        for doc in (_clean_document(d) for d in context.documents)
+    ]
     accepted = [d for d in documents if d.status == DocumentStatus.ACCEPTED]
     # Numbers go in the subject of the kinds where they are news (the acknowledgement).
     numbers = [d.number for d in accepted if d.number] if spec(kind).lists_numbers else []
@@ -473,6 +483,7 @@ def template_namespace(
         "refused": [d for d in documents if d.status == DocumentStatus.REJECTED],
         "late": [d for d in documents if d.status == DocumentStatus.LATE],
         "companions": [d for d in documents if d.status == DocumentStatus.COMPANION],
+        "registered": [d for d in documents if d.status == DocumentStatus.ALREADY_NUMBERED],
         "findings": findings,
         "message_errors": [f for f in findings if f.severity == Severity.ERROR],
         "message_warnings": [f for f in findings if f.severity == Severity.WARNING],
@@ -652,6 +663,13 @@ def sample_context(received_at: datetime) -> ReplyContext:
             DocumentLine("bad.docx", DocumentStatus.REJECTED, None, None, None, (error, warning)),
             DocumentLine("input.pdf", DocumentStatus.COMPANION),
             DocumentLine("late.docx", DocumentStatus.LATE),
+            DocumentLine(
+                "again.docx",
+                DocumentStatus.ALREADY_NUMBERED,
+                "SAMPLE-000",
+                "An earlier title",
+                registered_at=received_at - timedelta(days=1),
+            ),
         ),
         findings=(warning,),
         note="The document was sent on behalf of an organisation that is not a member.\nPlease ask.",

@@ -28,6 +28,11 @@ def error_codes(verdict: MessageVerdict) -> str:
     return ",".join(sorted(codes))[:512]
 
 
+def registered_numbers(verdict: MessageVerdict) -> str:
+    """What an already-registered reply is about: the numbers of the documents sent again."""
+    return ",".join(sorted({d.registered.number for d in verdict.documents if d.registered}))[:512]
+
+
 @dataclass(frozen=True)
 class KindSpec:
     kind: ReplyKind
@@ -54,6 +59,13 @@ KINDS: Mapping[ReplyKind, KindSpec] = {
     # Sent by a person's decision (intake.desk), with their reason: never rate-limited anyway.
     ReplyKind.SECRETARIAT_REJECTION: KindSpec(
         ReplyKind.SECRETARIAT_REJECTION, attaches_template=False, lists_numbers=False, rate_key=None
+    ),
+    # A resend (issue 11): at most one per address and document a day, however often it comes.
+    ReplyKind.ALREADY_REGISTERED: KindSpec(
+        ReplyKind.ALREADY_REGISTERED,
+        attaches_template=False,
+        lists_numbers=False,
+        rate_key=registered_numbers,
     ),
 }
 
