@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.config import EventSettings, Settings
 from intake.desk import Refused
 from intake.desk.recorded import stored_inbound, verdict_of_rows
-from intake.desk.rejudge import rejudge, write_verdict
+from intake.desk.rejudge import rejudge, resends, write_verdict
 from intake.domain import (
     RECORDED_AS,
     AuditAction,
@@ -326,7 +326,7 @@ def release(
     with sessions.begin() as session:
         row = _claim(session, message_id, DeskAction.RELEASE, MessageStatus.RECEIVED)
         judged = rejudge(store, row, event, screen=False)
-        verdict = judged.verdict
+        verdict = resends(session, event, row, judged.verdict)
         candidates = [
             i
             for i, d in enumerate(verdict.documents)

@@ -2,7 +2,9 @@
 
 Used by `release` (a held message judged normally, without the screening that
 held it) and `reprocess` (everything judged again after a template or config
-change). Reading is pure (`intake.decide`, `intake.judge`); writing keeps the
+change). Reading is pure (`intake.decide`, `intake.judge`), then a file already
+numbered in another message is marked as sent again (`resends`, as on arrival:
+`intake.resends`); writing keeps the
 document rows (and so their numbers and history) where the files are the
 same, and numbers what is newly accepted (`intake.revisions.assign_number`).
 """
@@ -23,6 +25,7 @@ from intake.domain import DocumentRole, DocumentStatus
 from intake.judge import judge_message
 from intake.models import Document, Finding, InboundMessage
 from intake.parse import Inbound
+from intake.resends import candidates, mark_resends, registered
 from intake.revisions import RevisionLink, assign_number
 from intake.store import BlobStore
 from intake.verdict import DocumentVerdict, MessageVerdict
@@ -54,6 +57,14 @@ def rejudge(store: BlobStore, row: InboundMessage, event: EventSettings, *, scre
         payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
         store.put(payload)
     return Rejudged(inbound, verdict)
+
+
+def resends(
+    session: Session, event: EventSettings, row: InboundMessage, verdict: MessageVerdict
+) -> MessageVerdict:
+    """The verdict with the files numbered in another message of the event marked as sent again."""
+    known = registered(session, event.id, candidates(verdict), besides_message=row.id)
+    return mark_resends(verdict, known)
 
 
 def same_files(row: InboundMessage, verdict: MessageVerdict) -> bool:
@@ -130,6 +141,7 @@ def write_verdict(
         document.abstract = doc.abstract
         if document.number is None:
             document.status = str(doc.status)
+            document.copy_of_id = doc.registered.document_id if doc.registered else None
             if doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT:
                 assign_number(session, event, document, links.get(position))
                 numbered.append((document.id, str(document.number)))

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from intake.config import Settings
 from intake.desk import Refused
 from intake.desk.actions import audit, check_actor
-from intake.desk.rejudge import rejudge, same_files, write_verdict
+from intake.desk.rejudge import rejudge, resends, same_files, write_verdict
 from intake.domain import (
     AuditAction,
     DeskAction,
@@ -202,7 +202,7 @@ def _judge_one(session: Session, store: BlobStore, settings: Settings, row: Inbo
         if row.status == MessageStatus.QUARANTINED:
             return None  # still not e-mail: nothing to judge, nothing to report every time
         return _Judged(Change(row.id, row.subject, row.status, row.status, left_alone=str(exc)))
-    verdict = judged.verdict
+    verdict = resends(session, settings.event, row, judged.verdict)
     links: dict[int, RevisionLink] = {}
     if not any(d.number for d in row.documents):
         # Newly accepted documents may be revisions, or ambiguous ones (then held), as on arrival.

@@ -115,6 +115,26 @@ def _revisions(session: Session, document: Document) -> dict[str, Any]:
     }
 
 
+def _resends(session: Session, document: Document) -> dict[str, Any]:
+    """Issue 11: the numbered document a resend copies, or the messages that sent a numbered one again."""
+    copy_of = session.get(Document, document.copy_of_id) if document.copy_of_id else None
+    copies = (
+        session.scalars(
+            select(Document).where(Document.copy_of_id == document.id).order_by(Document.id)
+        ).all()
+        if document.number
+        else []
+    )
+    return {
+        "copy_of": (
+            {"number": copy_of.number, "message": copy_of.message_id, "document": copy_of.id}
+            if copy_of
+            else None
+        ),
+        "copies": [{"message": c.message_id, "document": c.id} for c in copies],
+    }
+
+
 def details(session: Session, event: EventSettings, ref: str | int) -> dict[str, Any]:
     row = find_message(session, event, ref)
     zone = event.timezone
@@ -147,6 +167,7 @@ def details(session: Session, event: EventSettings, ref: str | int) -> dict[str,
                 "contacts": contacts,
                 "abstract": d.abstract,
                 **_revisions(session, d),
+                **_resends(session, d),
                 "findings": [
                     {"code": f.code, "severity": f.severity, "message": f.message, "detail": f.detail}
                     for f in d.findings
@@ -283,6 +304,11 @@ def write_text(d: dict[str, Any], out: TextIO) -> None:
         w(f"  {label}  [{doc['status']}]  {name}  {doc['type']}, {doc['size']} bytes\n")
         if doc["revision_of"]:
             w(f"    Revision {doc['revision']} of {doc['revision_of']}\n")
+        if doc["copy_of"]:
+            first = doc["copy_of"]
+            w(f"    Already registered as {first['number']} (message #{first['message']}): the same file\n")
+        if doc["copies"]:
+            w("    Sent again in: " + ", ".join(f"message #{c['message']}" for c in doc["copies"]) + "\n")
         if len(doc["family"]) > 1:
             w(
                 "    History: "
