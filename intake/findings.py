@@ -193,6 +193,16 @@ _kind(
     "Nothing to change in your file. The secretariat has been told and will look at it; "
     "you may also send it again later.",
 )
+# A resend (intake.resends): recorded on the copy, for the desk; the contributor gets the
+# already-registered reply (config/replies/already_registered.*.j2) instead.
+_kind(
+    "document.already_registered",
+    Severity.INFO,
+    "This file is the same, byte for byte, as {number}, received on {day}, so it is not "
+    "registered a second time.",
+    "Nothing to do: the document keeps its number, {number}. To send a changed version, send "
+    "the changed file and say in the subject which number it revises.",
+)
 
 # Opening a file safely (intake.judge.safety).
 _kind(

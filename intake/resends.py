@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.domain import DocumentRole, DocumentStatus, MessageStatus
+from intake.findings import found
 from intake.models import Document, InboundMessage
 from intake.verdict import DocumentVerdict, MessageVerdict, Registration
 
@@ -73,16 +75,23 @@ def registered(
     return found
 
 
+def _copy(doc: DocumentVerdict, first: Registration) -> DocumentVerdict:
+    day = first.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return replace(
+        doc,
+        status=DocumentStatus.ALREADY_NUMBERED,
+        registered=first,
+        findings=(*doc.findings, found("document.already_registered", number=first.number, day=day)),
+    )
+
+
 def mark_resends(verdict: MessageVerdict, known: Mapping[str, Registration]) -> MessageVerdict:
     """The verdict with each copy of a numbered document marked, and the message's status
     `already_numbered` when nothing else in it is to be numbered or refused."""
     if verdict.status not in _MESSAGES or not known:
         return verdict
     documents = tuple(
-        replace(d, status=DocumentStatus.ALREADY_NUMBERED, registered=known[d.sha256])
-        if _candidate(d) and d.sha256 in known
-        else d
-        for d in verdict.documents
+        _copy(d, known[d.sha256]) if _candidate(d) and d.sha256 in known else d for d in verdict.documents
     )
     if documents == verdict.documents:
         return verdict

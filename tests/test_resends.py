@@ -110,6 +110,7 @@ def test_the_same_file_sent_again_20_minutes_later_keeps_its_one_number(
     [known] = resend["documents"]
     assert known["status"] == "already_numbered" and known["number"] is None
     assert known["copy_of"] == original["documents"][0]["id"]
+    assert "document.already_registered" in [f["code"] for f in known["findings"]]  # for the desk
     assert [r["kind"] for r in resend["replies"]] == ["already_registered"]
     assert [r["status"] for r in resend["replies"]] == ["sent"]
 
