@@ -110,6 +110,21 @@ def make_message(
     return msg.as_bytes()
 
 
+def _resent(
+    event: EventSettings, who: Contributor, document: bytes, when: datetime
+) -> tuple[str, bytes, datetime]:
+    """The first document sent again by its author, byte for byte, in a new message (issue 11)."""
+    raw = make_message(
+        who,
+        event.address,
+        "Resending: roadmap update",
+        "Dear secretariat,\n\nI got no acknowledgement, so here is our input again.\n\nJane",
+        [("JCA-MV roadmap update.docx", DOCX, document)],
+        date=when,
+    )
+    return "the same document sent again, in a new message", raw, when
+
+
 def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
     """A realistic morning in the mailbox: (what it shows, raw bytes, server receipt time)."""
     before = event.deadline - timedelta(days=2)
@@ -245,6 +260,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
         ),
     ]
     samples.append(("the same message delivered twice", samples[0][1], before + timedelta(hours=4)))
+    samples.append(_resent(event, jane, valid, before + timedelta(hours=4, minutes=20)))
     samples.append(
         (
             "bytes that are not an e-mail",

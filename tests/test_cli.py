@@ -140,9 +140,22 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
     for chatter in ("mail.log", ">> b'", "EHLO", "RCPT TO", " INFO ", "Traceback"):
         assert chatter not in output, chatter
     lines = [line for line in result.stdout.splitlines() if line.startswith("  #")]
-    assert len(lines) == 11, result.stdout
-    for status in ("accepted", "partial", "rejected", "late", "ignored", "duplicate", "quarantined"):
+    assert len(lines) == 12, result.stdout
+    statuses = (
+        "accepted",
+        "partial",
+        "rejected",
+        "late",
+        "ignored",
+        "duplicate",
+        "quarantined",
+        "already_numbered",
+    )
+    for status in statuses:
         assert any(f" {status} " in line for line in lines), status
+    # The same document sent again (issue 11): its number, once, and the already-registered answer.
+    resent = next(line for line in lines if " already_numbered " in line)
+    assert "JCA-MV-I-001" in resent and "answer: already registered" in resent, resent
     # An acknowledgement before the deadline: the demo's messages arrive around the event's own
     # deadline, whatever today's date is.
     on_time = next(line for line in lines if line.startswith("  #1 "))
@@ -179,7 +192,7 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     ).stdout.splitlines()
     rows = [line for line in table[2:] if line[:1].isdigit() and "message(s)" not in line]
-    assert len(rows) == 11, table
+    assert len(rows) == len(lines), table  # one row per message of the demo
     received = [row.split("  ")[1].strip() for row in rows]
     assert received == sorted(received), received
     starts = [m.start() for m in re.finditer(r"-+", table[1])]  # the columns, from the rule line

@@ -100,11 +100,14 @@ def _report(settings: Settings, samples: list[tuple[str, datetime]], directory: 
         f"\nThe deadline is {settings.event.deadline:%d %b %H:%M} Geneva time. "
         "What came in, and what intake did:"
     )
+    numbered = {d.id: d.number for message, _ in outcomes for d in message.documents if d.number}
     for (what, received), (message, replies) in zip(samples, outcomes, strict=False):
-        numbers = ", ".join(d.number for d in message.documents if d.number) or "-"
+        # A resend shows the number its document already has (issue 11).
+        own = [d.number or numbered.get(d.copy_of_id or 0) for d in message.documents]
+        numbers = ", ".join(n for n in own if n) or "-"
         answer = ", ".join(r.kind.replace("_", " ") for r in replies) or "not answered"
         print(
-            f"  #{message.id:<3} {message.status:<11} {numbers:<13} {what} "
+            f"  #{message.id:<3} {message.status:<16} {numbers:<13} {what} "
             f"(received {received.astimezone(zone):%d %b %H:%M}); answer: {answer}"
         )
     kinds = Counter(r.kind.replace("_", " ") for _, replies in outcomes for r in replies)
