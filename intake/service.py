@@ -12,6 +12,14 @@ exponential backoff and jitter, never more than `service.max_backoff` seconds
 apart: once a server is back, work resumes within that time. SIGTERM/SIGINT:
 the message in hand is finished, then the process exits 0.
 
+The daily digest (intake.digest): with `[event] digest_to` set, once a day at
+`digest_at` in the event's zone (APScheduler's cron trigger, which keeps to the
+local time across DST). Every replica's job fires; the day's digest row, unique
+per event and day, lets one of them send it, and the others say so and stand
+back. A transient failure is tried again with backoff until the day ends; a
+replica that finds the day claimed by another looks again after the outbox's
+lease, in case that one died while sending.
+
 Replicas: each poll first takes the mailbox's poller lock (intake.lease); a
 replica that cannot take it skips its turn. On SQLite, a second `intake run`
 on the same database refuses to start.
@@ -30,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from imapclient.exceptions import IMAPClientError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -87,6 +96,7 @@ class EventRunner:
         self.id = settings.event.id
         self.poll_backoff = Backoff(settings.poll_interval, settings.max_backoff)
         self.outbox_backoff = Backoff(settings.outbox_interval, settings.max_backoff)
+        self.digest_backoff = Backoff(60.0, settings.max_backoff)
         self.state = ServiceState(settings.poll_interval)
         self.sqlite_lock: PollerLock | None = None
         # Set by trigger(): APScheduler drops a run asked for while the job is still
@@ -159,6 +169,68 @@ class EventRunner:
     def _outbox_failed(self, cause: str) -> None:
         self.state.delivery_failed(cause)
         self._retry("outbox", self.outbox_backoff.failed(cause))
+
+    def digest_job(self, slot: str | None = None) -> None:
+        """Send the day's digest (`slot`: the event's local date, given when trying again)."""
+        from intake.digest import DigestOutcome, send_digest
+
+        now = datetime.now(UTC)
+        zone = self.settings.event.timezone
+        slot = slot or now.astimezone(zone).date().isoformat()
+        try:
+            outcome = send_digest(self.service.sessions, self.settings, now, slot=slot)
+        except SQLAlchemyError as exc:
+            error = f"was not sent: database error: {_first_line(exc)}"
+            outcome = DigestOutcome(False, error, failed=True, retry=True)
+        said = f"{self.id}: the daily digest of {slot} {outcome.why}"
+        if outcome.sent:
+            self.digest_backoff.succeeded()
+            log.info("%s", said)
+            return
+        if outcome.retry:
+            delay = self.digest_backoff.failed(said)
+        elif outcome.recheck_after is not None:
+            delay = outcome.recheck_after
+            log.info("%s; looking again in %.0f s", said, delay)
+        else:
+            (log.error if outcome.failed else log.info)("%s", said)
+            return
+        again = datetime.now(UTC) + timedelta(seconds=delay)
+        if again.astimezone(zone).date().isoformat() != slot:
+            log.error("%s: the day is over; `intake digest --send` sends it by hand", said)
+            return
+        if not self.stopping.is_set():
+            with contextlib.suppress(Exception):  # the scheduler is shutting down
+                self.service.scheduler.add_job(
+                    self.digest_job,
+                    "date",
+                    run_date=again,
+                    args=[slot],
+                    id=self.job_id("digest-again"),
+                    replace_existing=True,
+                    misfire_grace_time=None,
+                )
+
+    def _schedule_digest(self) -> None:
+        event = self.settings.event
+        if not event.digest_to:
+            log.info("%s: no daily digest ([event] digest_to is empty)", self.id)
+            return
+        self.service.scheduler.add_job(
+            self.digest_job,
+            CronTrigger(hour=event.digest_at.hour, minute=event.digest_at.minute, timezone=event.timezone),
+            id=self.job_id("digest"),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,  # the scheduler was busy or the machine asleep: still that day
+        )
+        log.info(
+            "%s: the daily digest goes to %s at %s %s",
+            self.id,
+            ", ".join(event.digest_to),
+            event.digest_at.strftime("%H:%M"),
+            event.timezone.key,
+        )
 
     def job_id(self, job: str) -> str:
         return f"{job}:{self.id}"
@@ -258,6 +330,7 @@ class EventRunner:
             misfire_grace_time=every,
             next_run_time=now,
         )
+        self._schedule_digest()
         if imap.idle:
             threading.Thread(target=self.idle_watcher, name=f"imap-idle-{self.id}", daemon=True).start()
         log.info(

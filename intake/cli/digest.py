@@ -38,7 +38,7 @@ def cmd_digest(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as sessions:
         if args.send:
             outcome = send_digest(sessions, settings, now, slot=None, since=since)
-            print(f"intake: {outcome.why}", file=sys.stderr)
+            print(f"intake: the digest {outcome.why}", file=sys.stderr)
             return EXIT_OK if outcome.sent else EXIT_FAILED
         from intake.digest import last_sent_end
 

@@ -43,8 +43,12 @@ class DigestOutcome:
     """What became of one attempt: sent, or why not, and whether trying later may help."""
 
     sent: bool
-    why: str
-    retry: bool = False
+    why: str  # the end of a sentence that begins "the digest": "was sent to …", "was not sent: …"
+    failed: bool = False  # the SMTP server (or the network, TLS, sign-in) refused it
+    retry: bool = False  # a transient failure: trying again later may help
+    # Another sender holds the day's claim: look again after this many seconds (its lease), in
+    # case it died while sending.
+    recheck_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,17 @@ def _finish(sessions: sessionmaker[Session], run_id: int, worker: str, **values:
         session.execute(statement.values(**values))
 
 
+def _held_by_another(sessions: sessionmaker[Session], settings: Settings, slot: str | None) -> DigestOutcome:
+    with sessions() as session:
+        status = session.scalar(
+            select(DigestRun.status).where(DigestRun.event == settings.event.id, DigestRun.slot == slot)
+        )
+    if status == DigestStatus.SENT:
+        return DigestOutcome(False, "was sent by another replica")
+    lease = lease_for(settings.smtp).total_seconds()
+    return DigestOutcome(False, "is being sent by another replica", recheck_after=lease)
+
+
 def send_digest(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -135,7 +150,7 @@ def send_digest(
     worker = worker_name()
     taken = claim(sessions, settings, now, slot, worker, since)
     if taken is None:
-        return DigestOutcome(False, f"the digest of {slot} is sent or being sent by another replica")
+        return _held_by_another(sessions, settings, slot)
     with sessions() as session:
         digest = gather(session, settings, taken.since, now, taken.since_last)
     composed = compose_digest(digest, settings, now)
@@ -152,7 +167,7 @@ def send_digest(
             last_error=error,
             claimed_at=None,
         )
-        return DigestOutcome(False, f"the digest was not sent: {error}", retry=is_transient(exc))
+        return DigestOutcome(False, f"was not sent: {error}", failed=True, retry=is_transient(exc))
     _finish(
         sessions,
         taken.id,
@@ -164,4 +179,4 @@ def send_digest(
         last_error=None,
     )
     recipients = ", ".join(settings.event.digest_to)
-    return DigestOutcome(True, f"the digest ({digest.new_count} new) was sent to {recipients}")
+    return DigestOutcome(True, f"was sent to {recipients} ({digest.new_count} new)")
