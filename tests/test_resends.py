@@ -207,6 +207,25 @@ def test_a_changed_file_with_the_same_title_is_numbered_and_resends_are_answered
     assert len(_replies(smtp_sink)) == 3  # two acknowledgements, one already-registered reply
 
 
+def test_a_numbered_file_sent_again_after_the_deadline_is_registered_not_late(
+    dovecot: Dovecot, env: IntakeEnv, smtp_sink: SmtpSink
+) -> None:
+    event = env.settings().event
+    data = _document(env, "Persistent virtual worlds")
+    _poll(
+        dovecot,
+        env,
+        (_message(env, AUTHOR, "Worlds", ("worlds.docx", data)), event.deadline - timedelta(hours=1)),
+    )
+    late = _message(env, AUTHOR, "Worlds, did you get it?", ("worlds.docx", data))
+    _poll(dovecot, env, (late, event.deadline + timedelta(hours=5)))
+
+    entry = _by_subject(env)["Worlds, did you get it?"]
+    assert entry["status"] == "already_numbered"
+    assert [r["kind"] for r in entry["replies"]] == ["already_registered"]
+    assert "JCA-MV-I-001, registered on" in _text(_replies(smtp_sink)[-1])
+
+
 def test_copies_inside_one_recorded_batch_point_at_the_first(migrated_url: str, tmp_path: Path) -> None:
     """record_batch itself, with every message in one transaction: the first copy is numbered,
     each later one (alone, or beside a new file) points at it, and the batch's numbers run on."""
@@ -256,3 +275,66 @@ def test_copies_inside_one_recorded_batch_point_at_the_first(migrated_url: str, 
             assert [r.kind for r in rows["four"].replies] == ["already_registered"]
     finally:
         engine.dispose()
+
+
+# --- mark_resends, the pure rule -----------------------------------------------------------------
+
+
+def _doc(sha: str, status: str, role: str = "document") -> Any:
+    from intake.domain import DocumentStatus
+    from intake.verdict import DocumentVerdict
+
+    return DocumentVerdict(0, f"{sha}.docx", None, "docx", 1, sha, role, DocumentStatus(status))
+
+
+def _verdict(status: str, *documents: Any) -> Any:
+    from intake.domain import MessageStatus
+    from intake.verdict import MessageVerdict
+
+    return MessageVerdict(MessageStatus(status), documents=documents)
+
+
+@pytest.mark.parametrize(
+    ("status", "documents", "after", "statuses"),
+    [
+        # Every accepted file known: the message is a resend.
+        ("accepted", [("known", "accepted")], "already_numbered", ["already_numbered"]),
+        # Beside a new file: the new one decides; the known one is named.
+        (
+            "accepted",
+            [("known", "accepted"), ("new", "accepted")],
+            "accepted",
+            ["already_numbered", "accepted"],
+        ),
+        # Beside a refused file: still an acknowledgement, which explains the refusal.
+        (
+            "partial",
+            [("known", "accepted"), ("bad", "rejected")],
+            "partial",
+            ["already_numbered", "rejected"],
+        ),
+        # After the deadline: a numbered file sent again is not late, it is registered.
+        ("late", [("known", "late")], "already_numbered", ["already_numbered"]),
+        ("late", [("known", "late"), ("new", "late")], "late", ["already_numbered", "late"]),
+        # Refused, or not a document: nothing to say about it here.
+        ("rejected", [("known", "rejected")], "rejected", ["rejected"]),
+        ("accepted", [("new", "accepted"), ("known", "companion")], "accepted", ["accepted", "companion"]),
+    ],
+)
+def test_mark_resends(status: str, documents: list[tuple[str, str]], after: str, statuses: list[str]) -> None:
+    from datetime import UTC, datetime
+
+    from intake.resends import mark_resends
+    from intake.verdict import Registration
+
+    roles = {"companion": "companion"}
+    verdict = _verdict(status, *(_doc(sha, st, roles.get(st, "document")) for sha, st in documents))
+    first = Registration(7, "JCA-MV-I-007", datetime(2026, 4, 1, 9, tzinfo=UTC))
+    marked = mark_resends(verdict, {"known": first})
+    assert marked.status == after
+    assert [d.status for d in marked.documents] == statuses
+    for d in marked.documents:
+        assert (d.registered == first) is (d.status == "already_numbered")
+        codes = [f.code for f in d.findings]
+        assert codes == (["document.already_registered"] if d.registered else [])
+    assert mark_resends(verdict, {}) is verdict
