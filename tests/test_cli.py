@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -202,6 +203,57 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
             assert at.get(start - 1) == " " and at.get(start, " ") != " ", (start, row)
     assert any("关于元宇宙" in row for row in rows)
 
+    # Where the pre-check page would run, and the digest: each command runs as printed.
+    assert "The pre-check page for contributors would run at http://127.0.0.1:8090/" in result.stdout
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    digest = _printed_after(result.stdout, "printed by:")
+    assert digest.endswith(" digest"), digest
+    printed_digest = subprocess.run(
+        ["bash", "-c", digest], capture_output=True, text=True, timeout=120, cwd=elsewhere, env=shell
+    )
+    assert printed_digest.returncode == 0, printed_digest.stderr
+    assert re.search(rf"NEW SINCE .*: {len(lines)}\n", printed_digest.stdout), printed_digest.stdout
+    assert "NEEDS A PERSON" in printed_digest.stdout and "REPLIES THAT FAILED" in printed_digest.stdout
+    precheck = _printed_after(result.stdout, "started by:")
+    assert precheck.endswith(" precheck"), precheck
+    _serves_the_page(precheck, elsewhere, shell)
+    assert list(elsewhere.iterdir()) == []
+
+
+def _printed_after(stdout: str, words: str) -> str:
+    return stdout.split(words + "\n", 1)[1].splitlines()[0].strip()
+
+
+def _serves_the_page(command: str, cwd: Path, env: dict[str, str]) -> None:
+    """The printed `intake precheck` serves the page (on a free port: 8090 may be taken here)."""
+    import urllib.request
+
+    from tests.support.smtp import free_port
+    from tests.support.waiting import wait_until
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["bash", "-c", f"{command} --port {port}"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the shell and the page it starts are stopped together
+    )
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                return "Deadline for input documents" in page.read().decode()
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, 120, "the printed `intake precheck` did not serve the page")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
 
 def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
     """`intake demo --dashboard`: the printed sign-in works on the printed port, and Ctrl-C stops
@@ -259,6 +311,7 @@ def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, said()
+    assert "The pre-check page for contributors would run at http://127.0.0.1:8090/" in said()
     # Ctrl-C stopped the demo's own IMAP server too (it runs in a session of its own).
     imap = re.search(r"a local IMAP server \(127\.0\.0\.1:(\d+)\)", log.read_text(encoding="utf-8"))
     assert imap, said()

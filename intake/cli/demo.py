@@ -119,12 +119,28 @@ def _report(settings: Settings, samples: list[tuple[str, datetime]], directory: 
     )
 
 
-def _try_line(directory: Path) -> str:
+def _command(directory: Path, *args: str) -> str:
     """A command that runs as printed in a new shell: absolute paths, the settings it needs."""
     found = shutil.which("intake", path=str(Path(sys.executable).parent))
     program = shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m intake"
     database = shlex.quote(f"sqlite:///{directory / 'intake.db'}")
-    return f"INTAKE_DATABASE_URL={database} INTAKE_DATA_DIR={shlex.quote(str(directory))} {program} show 1"
+    where = f"INTAKE_DATABASE_URL={database} INTAKE_DATA_DIR={shlex.quote(str(directory))}"
+    return " ".join((where, program, *args))
+
+
+PRECHECK_PORT = 8090  # `intake precheck`'s default
+
+
+def _elsewhere(directory: Path) -> None:
+    """Where the pre-check page would run, and the secretariat's digest of the demo's morning."""
+    print(
+        f"\nThe pre-check page for contributors would run at http://127.0.0.1:{PRECHECK_PORT}/ "
+        "(upload a .docx there to read what intake would answer), started by:\n"
+        f"  {_command(directory, 'precheck')}\n"
+        "The secretariat's daily digest of this morning (new messages, what needs a person, "
+        "failed replies, the time left), printed by:\n"
+        f"  {_command(directory, 'digest')}"
+    )
 
 
 def run_demo(directory: Path, dashboard_port: int | None = None) -> int:
@@ -167,9 +183,10 @@ def run_demo(directory: Path, dashboard_port: int | None = None) -> int:
         )
         _run_commands(settings)
         _report(settings, samples, directory)
+        _elsewhere(directory)
         if dashboard_port is not None:
             return _serve_dashboard(directory, dashboard_port)
-        print(f"\nTry, in a new shell:\n  {_try_line(directory)}")
+        print(f"\nTry, in a new shell:\n  {_command(directory, 'show', '1')}")
         return 0
     finally:
         stop(server)
