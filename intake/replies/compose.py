@@ -13,9 +13,12 @@ reply's MIME is built here, in `compose_reply`, once.
   sample data so a broken template is caught by `intake check-config`.
 - Every header value that comes from the contributor (subject, name, ids) is
   cut to one line without control characters before it reaches the header
-  code, so no input can add a header. Messages are built with the stdlib's
-  `policy.SMTP` (CRLF, 7-bit: RFC 2047 headers, RFC 2231 file names,
-  quoted-printable bodies), with three header classes of our own (`_policy`):
+  code, so no input can add a header. Messages are written as the stdlib's
+  `EmailMessage` with `policy.SMTP` writes them (CRLF, 7-bit: RFC 2047 headers,
+  RFC 2231 file names, quoted-printable bodies), byte for byte, but assembled
+  here rather than through `email.message` (see "composing" below); the blank
+  template's part is encoded once per version of the file. Three header
+  classes of our own (`_policy`):
   `In-Reply-To` / `References` are folded between message ids and never
   encoded (the stdlib would RFC 2047-encode a long id and break threading);
   a non-ASCII `Subject` or display name in `From` / `To` is encoded by the
@@ -33,12 +36,15 @@ import email.utils
 import functools
 import logging
 import mimetypes
+import random
 import re
 import secrets
+import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from email import quoprimime
 from email.headerregistry import (
     Address,
     BaseHeader,
@@ -260,6 +266,7 @@ class _MessageIdList(UnstructuredHeader):
         return f"{self.name}: " + (policy.linesep + " ").join(str(self).split()) + policy.linesep
 
 
+@functools.lru_cache(maxsize=1024)
 def _encoded_words(text: str, header_name: str, policy: Policy) -> str:
     # The stdlib's legacy encoder keeps every space inside an encoded word.
     # policy.SMTP's own folder (3.11) may fold at a space between two encoded
@@ -508,25 +515,157 @@ def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
 
 
 def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tuple[str, bytes] | None:
-    """The blank template to attach to a reply of this kind, or None (then the link is shown)."""
+    """The blank template to attach to a reply of this kind, as its file name and its MIME part
+    (encoded once per version of the file), or None (then the link is shown)."""
     if not spec(kind).attaches_template or not config.attach_template or event.template is None:
         return None
     try:
-        if event.template.stat().st_size > MAX_TEMPLATE_ATTACHMENT:
+        stat = event.template.stat()
+        if stat.st_size > MAX_TEMPLATE_ATTACHMENT:
             log.warning("event.template %s is too large to attach", event.template)
             return None
-        return event.template.name, event.template.read_bytes()
+        return event.template.name, _attachment_part(str(event.template), stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
         # A reply without the attachment beats no reply; check-config reports it.
         log.warning("event.template %s cannot be read: %s", event.template, exc.strerror)
         return None
 
 
+@functools.lru_cache(maxsize=4)
+def _attachment_part(path: str, mtime_ns: int, size: int) -> bytes:
+    """The file as one MIME part (headers, base64 body), as the stdlib writes an attachment.
+    Keyed by the file's identity: an edited template is read and encoded again."""
+    filename = Path(path).name
+    content_type = (
+        _OFFICE_TYPES.get(Path(filename).suffix.lower())
+        or mimetypes.guess_type(filename)[0]
+        or "application/octet-stream"
+    )
+    maintype, _, subtype = content_type.partition("/")
+    part = EmailMessage(policy=_POLICY)
+    part.set_content(Path(path).read_bytes(), maintype=maintype, subtype=subtype, filename=filename)
+    return part.as_bytes()
+
+
 # --- composing ----------------------------------------------------------------------------
+#
+# The MIME is written here directly, the same bytes `EmailMessage` with `_POLICY` writes for
+# the same reply (tests/replies/test_compose.py compares the two): building it through
+# `email.message` cost ~2.5 ms per reply, most of it parsing and refolding headers we had just
+# set. Only the headers that can need encoding or folding (From, To, a long or non-ASCII
+# Subject, ids with an encoded-word look) still go through the stdlib's header classes.
+
+_CRLF = "\r\n"
+_MAX_LINE = 78  # _POLICY.max_line_length
+_ALTERNATIVE = 'Content-Type: multipart/alternative;\r\n boundary="{}"\r\n'  # 84 columns: folded
+_MIXED = 'Content-Type: multipart/mixed; boundary="{}"\r\n'  # 78 columns: one line
+_TEXT_PART = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+
+
+def _folded(name: str, value: Any) -> str:
+    """One header as the stdlib folds it with `_POLICY` (our header classes included)."""
+    return cast(str, _POLICY.header_factory(name, value).fold(policy=_POLICY))
+
+
+def _plain(name: str, value: str) -> str | None:
+    """The header on one line when the stdlib would write it unchanged; None otherwise."""
+    line = f"{name}: {value}"
+    if len(line) > _MAX_LINE or not value.isascii() or "=?" in value or value != " ".join(value.split()):
+        return None
+    return line + _CRLF
+
+
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _mailbox(name: str, display_name: str, addr_spec: str) -> str:
+    """From / To with one mailbox. The common shapes directly (a plain address; a name of
+    plain words; a non-ASCII name, encoded as `_Mailbox` does); anything else, and any line
+    that would need folding, by the stdlib."""
+    local, _, domain = addr_spec.rpartition("@")
+    if _DOT_ATOM.fullmatch(local) and _DOT_ATOM.fullmatch(domain) and "=?" not in display_name:
+        if not display_name.isascii():
+            return f"{name}: {_encoded_words(display_name, name, _POLICY)} <{addr_spec}>{_CRLF}"
+        if not display_name and len(name) + 2 + len(addr_spec) <= _MAX_LINE:
+            return f"{name}: {addr_spec}{_CRLF}"
+        line = f"{name}: {display_name} <{addr_spec}>"
+        if _ATOMS.fullmatch(display_name) and len(line) <= _MAX_LINE:
+            return line + _CRLF
+    return _folded(name, Address(display_name=display_name, addr_spec=addr_spec))
+
+
+def _subject(subject: str) -> str:
+    return _plain("Subject", subject) or _folded("Subject", subject)
+
+
+def _ids(name: str, ids: Sequence[str]) -> str:
+    """In-Reply-To / References: one id per line (`_MessageIdList`); ids are checked by `_MSG_ID`."""
+    value = " ".join(ids)
+    if "=?" in value:
+        return _folded(name, value)
+    return f"{name}: " + (_CRLF + " ").join(ids) + _CRLF
+
+
+def _text_part(subtype: str, text: str, mime_version: bool) -> str:
+    """A text/* part in quoted-printable, as `EmailMessage.set_content(text, cte="quoted-printable")`
+    writes it (the stdlib adds MIME-Version to the parts it adds after the first)."""
+    body = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
+    encoded = quoprimime.body_encode(body.decode("latin-1"), _MAX_LINE)
+    head = _TEXT_PART.format(subtype) + ("MIME-Version: 1.0\r\n" if mime_version else "")
+    return head + _CRLF + encoded.replace("\n", _CRLF)
+
+
+def _boundary(parts: Sequence[str | bytes]) -> str:
+    """A boundary as the stdlib's generator makes one, found in none of the parts."""
+    while True:
+        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+        if not any((boundary if isinstance(p, str) else boundary.encode()) in p for p in parts):
+            return boundary
+
+
+def _multipart(boundary: str, parts: Sequence[str]) -> str:
+    inner = (_CRLF + "--" + boundary + _CRLF).join(parts)
+    return f"--{boundary}{_CRLF}{inner}{_CRLF}--{boundary}--{_CRLF}"
+
+
+def _headers(
+    event: EventSettings,
+    recipient: str,
+    recipient_name: str,
+    subject: str,
+    message_id: str,
+    now: datetime,
+    context: ReplyContext,
+) -> str:
+    date = email.utils.format_datetime(now.astimezone(event.timezone))
+    lines = [
+        _mailbox("From", one_line(event.address_name, _NAME_CHARS), event.address),
+        _mailbox("To", recipient_name, recipient),
+        _subject(subject),
+        _plain("Date", date) or _folded("Date", date),
+        _plain("Message-ID", message_id) or _folded("Message-ID", message_id),
+    ]
+    parent = _message_id(context.message_id)
+    if parent:
+        lines.append(_ids("In-Reply-To", [parent]))
+    references = [r for r in (_message_id(r) for r in context.references) if r]
+    if parent:
+        references.append(parent)
+    if len(references) > _MAX_REFERENCES:  # keep the thread's root and the latest ones
+        references = references[:1] + references[-(_MAX_REFERENCES - 1) :]
+    if references:
+        lines.append(_ids("References", references))
+    # RFC 3834: tells well-behaved responders not to answer us; Exchange honours
+    # X-Auto-Response-Suppress. Together they keep two robots from ping-ponging.
+    lines.append("Auto-Submitted: auto-replied\r\nX-Auto-Response-Suppress: All\r\nMIME-Version: 1.0\r\n")
+    return "".join(lines)
 
 
 def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: datetime) -> ComposedReply:
-    """Build the reply of this kind as a MIME message (text + HTML alternative).
+    """Build the reply of this kind as a MIME message (text + HTML alternative, and the blank
+    template when the kind attaches it), once.
 
     `now` (aware) dates the message and computes the time left. Raises
     RecipientError when `context.recipient` is not a safe address, ValueError
@@ -547,44 +686,24 @@ def compose_reply(kind: str, context: ReplyContext, event: EventSettings, now: d
     body_html = _render(config, html_template, namespace)
     subject: str = namespace["reply_subject"]
     message_id = new_message_id(event)
-
-    msg = _headed(event, Address(display_name=namespace["recipient_name"] or "", addr_spec=recipient))
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.format_datetime(now.astimezone(event.timezone))
-    msg["Message-ID"] = message_id
-    parent = _message_id(context.message_id)
-    if parent:
-        msg["In-Reply-To"] = parent
-    references = [r for r in (_message_id(r) for r in context.references) if r]
-    if parent:
-        references.append(parent)
-    if len(references) > _MAX_REFERENCES:  # keep the thread's root and the latest ones
-        references = references[:1] + references[-(_MAX_REFERENCES - 1) :]
-    if references:
-        msg["References"] = " ".join(references)
-    # RFC 3834: tells well-behaved responders not to answer us; Exchange honours
-    # X-Auto-Response-Suppress. Together they keep two robots from ping-ponging.
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Auto-Response-Suppress"] = "All"
+    head = _headers(event, recipient, namespace["recipient_name"] or "", subject, message_id, now, context)
     # Quoted-printable keeps the bytes 7-bit: no reliance on the server's 8BITMIME.
-    msg.set_content(body_text, cte="quoted-printable")
-    msg.add_alternative(body_html, subtype="html", cte="quoted-printable")
+    texts = [_text_part("plain", body_text, False), _text_part("html", body_html, True)]
+    inner = _boundary(texts)
+    alternative = _ALTERNATIVE.format(inner) + _CRLF + _multipart(inner, texts)
     if attachment:
-        filename, data = attachment
-        content_type = (
-            _OFFICE_TYPES.get(Path(filename).suffix.lower())
-            or mimetypes.guess_type(filename)[0]
-            or "application/octet-stream"
-        )
-        maintype, _, subtype = content_type.partition("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        part = attachment[1].decode("ascii")  # base64 and encoded headers: ASCII
+        outer = _boundary([alternative, part])
+        raw = head + _MIXED.format(outer) + _CRLF + _multipart(outer, [alternative, part])
+    else:
+        raw = head + alternative
     return ComposedReply(
         recipient=recipient,
         subject=subject,
         body_text=body_text,
         body_html=body_html,
         rfc_message_id=message_id,
-        raw=msg.as_bytes(),
+        raw=raw.encode("ascii"),
     )
 
 

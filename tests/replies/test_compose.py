@@ -568,3 +568,140 @@ def test_bad_replies_table(event: EventSettings, table: dict[str, Any], key: str
     with pytest.raises(ConfigError) as raised:
         parse_replies(table)
     assert raised.value.setting == key
+
+
+# --- the hand-written MIME against the stdlib's ------------------------------------------------
+#
+# compose_reply writes the MIME itself (intake/replies/compose.py says why). The reference
+# below builds the same reply the way it was built before, with EmailMessage and the
+# module's policy; with the same Message-ID and boundaries the bytes must be identical.
+
+
+def _stdlib_reply(
+    kind: str, ctx: ReplyContext, event: EventSettings, now: datetime, message_id: str
+) -> bytes:
+    from email.headerregistry import Address
+
+    from intake.replies import compose
+    from intake.replies.kinds import spec
+
+    config = event.replies
+    attachment = compose._template_file(kind, event, config)
+    namespace = compose.template_namespace(
+        kind, ctx, event, now, config, attachment[0] if attachment else None
+    )
+    text_template, html_template = spec(kind).templates
+    msg = EmailMessage(policy=compose._POLICY)
+    msg["From"] = Address(display_name=one_line(event.address_name, 100), addr_spec=event.address)
+    msg["To"] = Address(
+        display_name=namespace["recipient_name"] or "",
+        addr_spec=compose.deliverable_address(ctx.recipient) or "",
+    )
+    msg["Subject"] = namespace["reply_subject"]
+    msg["Date"] = email.utils.format_datetime(now.astimezone(event.timezone))
+    msg["Message-ID"] = message_id
+    parent = compose._message_id(ctx.message_id)
+    if parent:
+        msg["In-Reply-To"] = parent
+    references = [r for r in (compose._message_id(r) for r in ctx.references) if r]
+    if parent:
+        references.append(parent)
+    if len(references) > 10:
+        references = references[:1] + references[-9:]
+    if references:
+        msg["References"] = " ".join(references)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(compose._render(config, text_template, namespace), cte="quoted-printable")
+    msg.add_alternative(
+        compose._render(config, html_template, namespace), subtype="html", cte="quoted-printable"
+    )
+    if attachment:
+        filename = attachment[0]
+        maintype, _, subtype = compose._OFFICE_TYPES[Path(filename).suffix.lower()].partition("/")
+        msg.add_attachment(event.template.read_bytes(), maintype=maintype, subtype=subtype, filename=filename)  # type: ignore[union-attr]
+    return msg.as_bytes()
+
+
+def _same_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both builders draw boundaries from `random`: seed it the same before each build."""
+    import email.generator
+
+    from intake.replies import compose
+
+    tokens = iter(range(10**18, 10**18 + 10**6))
+    monkeypatch.setattr(compose.random, "randrange", lambda _n: next(tokens))
+
+    def make_boundary(cls: Any, text: str | None = None) -> str:
+        return "=" * 15 + f"{next(tokens):019d}" + "=="
+
+    monkeypatch.setattr(email.generator.Generator, "_make_boundary", classmethod(make_boundary))
+
+
+def _compare(
+    monkeypatch: pytest.MonkeyPatch, kind: str, ctx: ReplyContext, event: EventSettings, now: datetime
+) -> None:
+    from intake.replies import compose
+
+    _same_boundaries(monkeypatch)
+    ours = compose_reply(kind, ctx, event, now)
+    _same_boundaries(monkeypatch)
+    reference = _stdlib_reply(kind, ctx, event, now, ours.rfc_message_id)
+    assert ours.raw == reference
+    compose._mailbox.cache_clear()
+
+
+@pytest.mark.parametrize("kind", ["acknowledgement", "rejection", "late_notice", "secretariat_rejection"])
+def test_mime_is_what_the_stdlib_writes(
+    event: EventSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    template = tmp_path / "ITU-T contribution template.docx"
+    template.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 400)
+    with_template = dataclasses.replace(event, template=template)
+    long_refs = tuple(f"<ref{i}.{'x' * 40}@example.org>" for i in range(14))
+    for ctx in (
+        context(),
+        context(message_id=None, references=()),
+        context(references=long_refs),
+        context(message_id="<a=?utf-8?q?x?=b@example.org>"),
+        *(context(recipient_name=name, subject=subject) for name, subject in NAMES_AND_SUBJECTS),
+        context(subject="x" * 250, recipient_name="Dr. O'Brien, Jr."),
+        context(subject="An input on avatars " * 8, recipient_name="A" * 90),
+        *(
+            context(recipient_name=n)
+            for n in ("Dr. Alice Martin", 'Al "Ali" Martin', "Alice (Contoso)", "a@b")
+        ),
+        context(recipient="first.last+tag@sub.example.org", recipient_name=""),
+        context(subject="An input on avatars and digital twins for the roadmap", recipient_name="a b"),
+        context(subject="=?utf-8?q?caf=C3=A9?=", recipient_name="=?utf-8?q?x?="),
+    ):
+        _compare(monkeypatch, kind, ctx, with_template, NOW)
+        _compare(monkeypatch, kind, ctx, event, NOW)
+    arabic = dataclasses.replace(event, address_name="أمانة فريق التنسيق المشترك المعني بتقييس الميتافيرس")
+    _compare(monkeypatch, kind, context(recipient_name="李伟" * 30), arabic, NOW)
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=st.text(max_size=200), name=st.text(max_size=80), body=st.text(max_size=300))
+def test_any_reply_is_what_the_stdlib_writes(
+    event: EventSettings, subject: str, name: str, body: str
+) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        ctx = context(subject=subject, recipient_name=name, note=body)
+        _compare(monkeypatch, "secretariat_rejection", ctx, event, NOW)
+        _compare(monkeypatch, "acknowledgement", ctx, event, NOW)
+
+
+def test_the_blank_template_is_encoded_once(event: EventSettings, tmp_path: Path) -> None:
+    from intake.replies import compose
+
+    template = tmp_path / "template.docx"
+    template.write_bytes(b"PK\x03\x04" + b"a" * 5000)
+    with_template = dataclasses.replace(event, template=template)
+    compose._attachment_part.cache_clear()
+    for _ in range(5):
+        compose_reply("rejection", context(), with_template, NOW)
+    assert compose._attachment_part.cache_info().misses == 1
+    template.write_bytes(b"PK\x03\x04" + b"b" * 6000)  # edited: read and encoded again
+    msg = parse(compose_reply("rejection", context(), with_template, NOW).raw)
+    assert [a.get_content() for a in msg.iter_attachments()] == [template.read_bytes()]
