@@ -37,6 +37,7 @@ log = logging.getLogger("intake.precheck")
 
 MiB = 2**20
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the form's other fields, at most
+FORM_MEMORY = MiB  # a text field's bytes held in memory, at most (see create_app)
 FIELD = "document"
 
 
@@ -155,8 +156,12 @@ def create_app(settings: Settings, options: PrecheckOptions, checker: Checker) -
     site = _Site(settings, options, checker)
     event = site.event
     app = Flask(__name__)
-    # Above this werkzeug answers 413 before reading the body (the multipart wrapper allowed for).
-    app.config.update(MAX_CONTENT_LENGTH=site.limit + FORM_OVERHEAD, MAX_FORM_MEMORY_SIZE=FORM_OVERHEAD)
+    # Above MAX_CONTENT_LENGTH werkzeug answers 413 before reading the body (the multipart
+    # wrapper allowed for). MAX_FORM_MEMORY_SIZE bounds the text fields (this form has none), but
+    # werkzeug 3.1's multipart decoder also checks each 64 KB chunk of a file against it, with the
+    # bytes it kept back from the chunk before (where a boundary might begin): at 64 KB, an upload
+    # of a few chunks or more (nearly every real document) was refused as too large.
+    app.config.update(MAX_CONTENT_LENGTH=site.limit + FORM_OVERHEAD, MAX_FORM_MEMORY_SIZE=FORM_MEMORY)
 
     @app.get("/")
     def index() -> str:

@@ -6,15 +6,36 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.judge import corpus as c
 from tests.judge.test_hostile import HOSTILE
-from tests.precheck.conftest import Page, address_space_limit, peak_mb, start_page, stop_page
+from tests.precheck.conftest import (
+    Page,
+    address_space_limit,
+    cpu_seconds,
+    peak_mb,
+    start_page,
+    stop_page,
+)
+from tests.precheck.test_limits import big_real_document
 
+T = TypeVar("T")
 MB = 2**20
+CPU_BOUND = 2.0  # seconds of CPU an answer may cost the page's processes (issue 14: "under 2 s")
+
+
+def cpu_spent(page: Page, action: Callable[[], T]) -> tuple[T, float]:
+    """`action`'s result, and the CPU time the server and its workers spent meanwhile. CPU time,
+    not the wall clock: a shared, loaded machine stretches the one, not the other."""
+    before = {pid: cpu_seconds(pid) for pid in page.pids()}
+    result = action()
+    after = {pid: cpu_seconds(pid) for pid in page.pids()}
+    return result, sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
@@ -22,9 +43,9 @@ def test_each_hostile_file_gets_its_own_finding(page: Page, name: str) -> None:
     build, code = HOSTILE[name]
     data = build()
     started = time.monotonic()
-    status, answer = page.check(name, data)
+    (status, answer), cpu = cpu_spent(page, lambda: page.check(name, data))
     took = time.monotonic() - started
-    print(f"{name}: {took:.3f} s")  # measured; the bound is the worker's own CPU limit
+    print(f"{name}: {took:.3f} s, {cpu:.2f} s of CPU")
     assert status == 200, answer
     assert answer["status"] == "rejected"
     assert code in [f["code"] for f in answer["findings"]], answer
@@ -32,7 +53,8 @@ def test_each_hostile_file_gets_its_own_finding(page: Page, name: str) -> None:
         assert (
             set(finding) == {"code", "severity", "message", "fix"} and finding["message"] and finding["fix"]
         )
-    assert took < 30, f"{name} took {took:.1f} s (generous limit; the worker's CPU limit is 2 s)"
+    assert cpu < CPU_BOUND, f"{name} cost {cpu:.2f} s of CPU"
+    assert took < 30, f"{name} took {took:.1f} s (generous limit for a loaded machine; CPU is bounded above)"
 
 
 def test_a_valid_document_is_ready_to_send(page: Page) -> None:
@@ -42,6 +64,15 @@ def test_a_valid_document_is_ready_to_send(page: Page) -> None:
     assert answer["title"] == c.TITLE and answer["source"] == c.SOURCE
     assert answer["contacts"] and answer["contacts"][0]["name"] == c.CONTACT[0]
     assert answer["address"] == "tsbjcamv@itu.int"
+
+
+@pytest.mark.parametrize("megabytes", [1, 24])
+def test_a_valid_document_of_a_real_size_is_ready_to_send(page: Page, megabytes: int) -> None:
+    """A document with pictures weighs megabytes; up to the event's 25 MB it is judged, not
+    refused as too large (werkzeug's form memory bound once refused nearly every upload over 128 KB)."""
+    status, answer = page.check("input.docx", big_real_document(megabytes))
+    assert status == 200, answer
+    assert answer["status"] == "accepted" and answer["title"] == c.TITLE, answer
 
 
 def test_a_pdf_is_told_to_send_the_word_file(page: Page) -> None:
@@ -64,10 +95,11 @@ def test_no_file_is_a_clear_400(page: Page) -> None:
 
 def test_a_30_mb_upload_is_refused_with_413(page: Page) -> None:
     started = time.monotonic()
-    status, _, body = page.post("/api/check", "big.docx", b"PK\x03\x04" + b"\0" * (30 * MB))
+    big = b"PK\x03\x04" + b"\0" * (30 * MB)
+    (status, _, body), cpu = cpu_spent(page, lambda: page.post("/api/check", "big.docx", big))
     took = time.monotonic() - started
-    print(f"30 MB: {took:.3f} s")
-    assert status == 413
+    print(f"30 MB: {took:.3f} s, {cpu:.2f} s of CPU")
+    assert status == 413 and cpu < CPU_BOUND
     assert "larger than 25 MB" in json.loads(body)["error"]
     assert took < 30
 
