@@ -14,6 +14,11 @@ new, and may be a revision (`intake.revisions`, which runs after this).
 
 `mark_resends` is pure; `registered` is the one look-up, for a whole batch
 (`intake.record`) or for one message judged again (`intake.desk`).
+
+Limit: two copies recorded at the same moment by two processes (replicas polling
+different folders of one event) are both numbered, since neither transaction sees
+the other's uncommitted document. `intake reprocess` then reports the later number
+as one for a person (numbers are never taken back automatically); `withdraw` it.
 """
 
 from __future__ import annotations
