@@ -62,9 +62,16 @@ def rejudge(store: BlobStore, row: InboundMessage, event: EventSettings, *, scre
 def resends(
     session: Session, event: EventSettings, row: InboundMessage, verdict: MessageVerdict
 ) -> MessageVerdict:
-    """The verdict with the files numbered in another message of the event marked as sent again."""
+    """The verdict with the files numbered in another message of the event marked as sent again.
+
+    Only an earlier number counts: of two numbered copies (recorded at once by two replicas),
+    the first is not a copy of the second."""
     known = registered(session, event.id, candidates(verdict), besides_message=row.id)
-    return mark_resends(verdict, known)
+    own = {d.sha256: d.id for d in row.documents if d.number}
+    earlier = {
+        sha: first for sha, first in known.items() if own.get(sha, first.document_id) >= first.document_id
+    }
+    return mark_resends(verdict, earlier)
 
 
 def same_files(row: InboundMessage, verdict: MessageVerdict) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.desk import accounts
-from intake.models import Document
+from intake.models import Document, InboundMessage
 from intake.web.app import create_app
 from intake.web.options import WebOptions
 from tests.desk.conftest import Mail, body, cli, person, received
@@ -90,3 +90,27 @@ def test_a_resend_on_the_desk(
     assert (
         f'href="/messages/{ids["Avatar ethics"]}">JCA-MV-I-001</a>: the same file, not numbered again' in page
     )
+
+
+def test_of_two_numbered_copies_reprocess_leaves_the_later_one_for_a_person(
+    env: IntakeEnv, mail: Mail, sessions: sessionmaker[Session]
+) -> None:
+    """Two replicas recording copies at the same moment can number both (intake.resends says
+    so): judged again, the first stays as it is, and the second is reported, not renumbered."""
+    author = person(3)
+    data = mail.docx("Twice numbered", author)
+    mail.deliver(
+        (mail.message(author, "First copy", [("x.docx", data)]), mail.before),
+        (mail.message(author, "Second copy", [("x.docx", data)]), mail.before + timedelta(minutes=1)),
+    )
+    ids = _ids(env)
+    with sessions.begin() as session:  # as if recorded by two replicas at once
+        second = session.get(InboundMessage, ids["Second copy"])
+        assert second is not None
+        second.status = "accepted"
+        second.documents[0].status, second.documents[0].copy_of_id = "accepted", None
+        second.documents[0].number = "JCA-MV-I-002"
+    report = cli(env, "reprocess", "--all", "--as", "anna", check=True).stdout
+    assert "1 left for a person, 1 unchanged" in report, report
+    assert "JCA-MV-I-002 would now be already_numbered" in report
+    assert "JCA-MV-I-001 would now be" not in report
