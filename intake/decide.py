@@ -1,10 +1,12 @@
 """The one place that decides what a message is: the chain of stages.
 
 Quarantine (not an e-mail) → too large → screening (auto-replies, loops,
-spam: `intake.screen`) → judging (documents, template, deadline: `intake.judge`).
+spam: `intake.screen`) → judging (documents, template, deadline: `intake.judge`);
+a message with no document is correspondence, and answers our mail when its
+`Re:` subject names one of our numbers (`intake.correspondence`).
 Everything here is pure: bytes, config and the server's receipt time in, a
-`MessageVerdict` out. Duplicates need the database and are decided in
-`intake.record`.
+`MessageVerdict` out. Duplicates, and correspondence citing our replies' Message-IDs,
+need the database and are decided in `intake.record`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from intake.config import EventSettings
+from intake.correspondence import by_subject
 from intake.domain import MessageStatus
 from intake.findings import found
 from intake.judge import judge_message
@@ -54,4 +57,4 @@ def decide(inbound: Inbound, event: EventSettings, received_at: datetime) -> Mes
             findings=(found("message.no_sender"),),
             reason="no usable sender address",
         )
-    return judge_message(inbound, event, received_at)
+    return by_subject(event, inbound, judge_message(inbound, event, received_at))

@@ -31,6 +31,9 @@ class MessageStatus(enum.StrEnum):
     # Every document it carries is, byte for byte, one already numbered (a resend): not
     # numbered again; answered with the number it has (issue 11). Fits the 16-character column.
     ALREADY_NUMBERED = "already_numbered"
+    # Mail that is not a submission: no document at all (a question, thanks, a request).
+    CORRESPONDENCE = "correspondence"
+    ANSWERED = "answered"  # correspondence the secretariat has marked as answered
 
 
 class DocumentStatus(enum.StrEnum):
@@ -74,6 +77,9 @@ class ReplyKind(enum.StrEnum):
     SECRETARIAT_REJECTION = "secretariat_rejection"
     # A resend: the document is already registered, under this number, since that day.
     ALREADY_REGISTERED = "already_registered"
+    # To a person whose message carried no document: it reached the secretariat, and how to
+    # submit one. Not to a message that answers our mail, nor when the event turned it off.
+    CORRESPONDENCE_NOTICE = "correspondence_notice"
 
 
 class ReplyStatus(enum.StrEnum):
@@ -101,10 +107,17 @@ class DeskAction(enum.StrEnum):
     REPROCESS = "reprocess"  # judge again with today's rules
     WITHDRAW = "withdraw"  # a numbered document (not a message status)
     RESEND = "resend"  # a reply (not a message status)
+    MARK_ANSWERED = "mark_answered"  # correspondence: a person has answered it
 
 
 # The actions on a message as a whole (withdraw acts on a document, resend on a reply).
-MESSAGE_ACTIONS = (DeskAction.ADMIT, DeskAction.REJECT, DeskAction.RELEASE, DeskAction.REPROCESS)
+MESSAGE_ACTIONS = (
+    DeskAction.ADMIT,
+    DeskAction.REJECT,
+    DeskAction.RELEASE,
+    DeskAction.MARK_ANSWERED,
+    DeskAction.REPROCESS,
+)
 
 
 class AuditAction(enum.StrEnum):
@@ -120,6 +133,7 @@ class AuditAction(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     RESENT = "resent"
     REPROCESSED = "reprocessed"
+    MARKED_ANSWERED = "marked_answered"
     SIGNED_IN = "signed_in"
     SIGNED_OUT = "signed_out"
     USER_ADDED = "user_added"
@@ -173,7 +187,7 @@ MEANING: Mapping[MessageStatus, StatusMeaning] = {
         False,
     ),
     MessageStatus.REJECTED: StatusMeaning(
-        "nothing acceptable (or no document, or too large)",
+        "nothing acceptable (or too large)",
         ReplyKind.REJECTION,
         frozenset({_REPROCESS}),
         False,
@@ -208,6 +222,17 @@ MEANING: Mapping[MessageStatus, StatusMeaning] = {
         frozenset({_REPROCESS}),
         False,
     ),
+    # Its reply is the notice, unless the message answers our mail (`MessageVerdict.answers`)
+    # or the event turned the notice off (`[event.replies] correspondence_notice`).
+    MessageStatus.CORRESPONDENCE: StatusMeaning(
+        "no document: a question, thanks or a request for the secretariat to answer",
+        ReplyKind.CORRESPONDENCE_NOTICE,
+        frozenset({DeskAction.MARK_ANSWERED, _REPROCESS}),
+        True,
+    ),
+    MessageStatus.ANSWERED: StatusMeaning(
+        "correspondence the secretariat has answered", None, frozenset({_REPROCESS}), False
+    ),
 }
 
 
@@ -219,6 +244,7 @@ RECORDED_AS: Mapping[DeskAction, AuditAction] = {
     DeskAction.REPROCESS: AuditAction.REPROCESSED,
     DeskAction.WITHDRAW: AuditAction.WITHDRAWN,
     DeskAction.RESEND: AuditAction.RESENT,
+    DeskAction.MARK_ANSWERED: AuditAction.MARKED_ANSWERED,
 }
 
 

@@ -8,7 +8,8 @@ rate-limit look-ups are made once for the batch, and so is the look-up of
 files already numbered. It decides nothing that `intake.examine` did not,
 except what needs the database: duplicates (of recorded messages, and inside
 the batch), resends (a file numbered before, or earlier in the batch:
-`intake.resends`), revisions, numbers, rate limits.
+`intake.resends`), revisions, numbers, rate limits, and correspondence that
+answers one of our replies (`intake.correspondence`).
 
 The raw bytes (and each file) are written to the blob store and synced before
 the transaction commits, so a committed row always has its bytes. A crash
@@ -35,6 +36,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings
+from intake.correspondence import answering
 from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
 from intake.examine import Examined
 from intake.findings import Found
@@ -343,6 +345,7 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
     """The rows of the batch, with bulk inserts: messages, documents, findings, numbers, replies."""
     if not rows:
         return
+    _answering(session, event, rows)
     _insert_messages(session, place, rows, event)
     later = _insert_documents(session, rows, event)
     now = utcnow()
@@ -366,6 +369,14 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
             )
             later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note))
     session.add_all(later)
+
+
+def _answering(session: Session, event: EventSettings, rows: list[_Row]) -> None:
+    """Correspondence citing one of our replies answers our mail: one look-up for the rows."""
+    items = [(item, item.examined.inbound) for item in rows if item.examined.inbound is not None]
+    verdicts = answering(session, event, [(inbound, item.verdict) for item, inbound in items])
+    for (item, _), verdict in zip(items, verdicts, strict=True):
+        item.verdict = verdict
 
 
 def _insert_messages(session: Session, place: Place, rows: list[_Row], event: EventSettings) -> None:

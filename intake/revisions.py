@@ -112,9 +112,13 @@ def revision_number(base: str, revision: int) -> str:
     return f"{base} Rev.{revision}"
 
 
+def _prefix(event: EventSettings) -> str:
+    """The prefix as configured, tolerant of the spaces and dashes people type around it."""
+    return r"[\s_-]*".join(re.escape(part) for part in re.split(r"[\s_-]+", event.numbering_prefix) if part)
+
+
 def _patterns(event: EventSettings) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    # The prefix as configured, tolerant of the spaces and dashes people type around it.
-    prefix = r"[\s_-]*".join(re.escape(part) for part in re.split(r"[\s_-]+", event.numbering_prefix) if part)
+    prefix = _prefix(event)
     number = rf"(?<![A-Za-z0-9])(?P<prefix>{prefix})[\s_-]*(?P<value>\d{{1,9}})(?!\d)"
     after = re.compile(
         number
@@ -151,6 +155,15 @@ def claims_in(event: EventSettings, text: str | None, where: str, document: int 
                 )
             )
     return found
+
+
+def numbers_in(event: EventSettings, text: str | None) -> list[str]:
+    """The event's document numbers named in a text, as stored ("JCA-MV-I-001"), in order."""
+    if not text:
+        return []
+    prefix = _prefix(event)
+    pattern = rf"(?<![A-Za-z0-9])(?:{prefix})[\s_-]*(\d{{1,9}})(?!\d)"
+    return [_format(event, value) for value in re.findall(pattern, text, re.IGNORECASE)]
 
 
 def find_claims(
@@ -330,6 +343,6 @@ def normalise_number(event: EventSettings, text: str) -> str:
     if match is not None:
         revision = match.group("rev") or match.group("r")
         return revision_number(_format(event, match.group("value")), int(revision))
-    prefix = r"[\s_-]*".join(re.escape(part) for part in re.split(r"[\s_-]+", event.numbering_prefix) if part)
+    prefix = _prefix(event)
     bare = re.fullmatch(rf"(?:{prefix})[\s_-]*(\d{{1,9}})", text, re.IGNORECASE)
     return _format(event, bare.group(1)) if bare else text

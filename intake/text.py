@@ -17,6 +17,10 @@ _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 # Every dash and minus a keyboard or Word's autocorrect produces.
 _DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
 _QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
+# "Re:" and its forms in the mail programs of the world's languages, repeated or numbered.
+REPLY_PREFIX = re.compile(
+    r"^(?:\s*(?:re|aw|antw|sv|vs|odp|rif|回复|回覆|答复)\s*(?:\[\d+\])?\s*[:：])+\s*", re.IGNORECASE
+)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -48,3 +48,6 @@ class MessageVerdict:
     findings: tuple[Found, ...] = ()  # about the message as a whole
     documents: tuple[DocumentVerdict, ...] = ()
     reason: str | None = None  # for ignored / held / quarantined
+    # Correspondence that answers mail we sent: what it answers (our reply's Message-ID, or
+    # our number in its `Re:` subject). It gets no automatic reply (intake.correspondence).
+    answers: str | None = None

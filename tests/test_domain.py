@@ -81,17 +81,23 @@ def test_every_status_has_one_meaning() -> None:
         MessageStatus.REJECTED: ReplyKind.REJECTION,
         MessageStatus.LATE: ReplyKind.LATE_NOTICE,
         MessageStatus.ALREADY_NUMBERED: ReplyKind.ALREADY_REGISTERED,  # issue 11: a resend
+        # Mail without a document: the notice (none when it answers our mail; intake.correspondence).
+        MessageStatus.CORRESPONDENCE: ReplyKind.CORRESPONDENCE_NOTICE,
     }
     assert [s for s in MessageStatus if meaning(s).needs_person] == [
         MessageStatus.LATE,
         MessageStatus.HELD,
         MessageStatus.QUARANTINED,
+        MessageStatus.CORRESPONDENCE,
     ]
 
 
 def test_desk_actions_by_status() -> None:
     assert statuses_allowing(DeskAction.ADMIT) == (MessageStatus.LATE,)
     assert statuses_allowing(DeskAction.RELEASE) == (MessageStatus.HELD,)
+    # Correspondence is marked answered once a person has answered it; nothing else is.
+    assert statuses_allowing(DeskAction.MARK_ANSWERED) == (MessageStatus.CORRESPONDENCE,)
+    assert meaning(MessageStatus.ANSWERED).reply is None and not meaning(MessageStatus.ANSWERED).needs_person
     assert set(statuses_allowing(DeskAction.REJECT)) == {
         MessageStatus.RECEIVED,
         MessageStatus.ACCEPTED,
@@ -109,6 +115,7 @@ def test_desk_actions_by_status() -> None:
 def test_folders_follow_the_status() -> None:
     assert folder_for("Intake", "accepted") == ("Intake", "Accepted")
     assert folder_for("Intake", MessageStatus.QUARANTINED) == ("Intake", "Quarantined")
+    assert folder_for("Intake", MessageStatus.CORRESPONDENCE) == ("Intake", "Correspondence")
 
 
 def test_the_stylesheet_colours_every_status() -> None:

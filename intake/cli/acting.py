@@ -1,4 +1,4 @@
-"""The secretariat's actions: `intake admit|reject|release|withdraw|resend|reprocess`.
+"""The secretariat's actions: `intake admit|reject|release|withdraw|resend|mark-answered|reprocess`.
 
 Each runs one transaction (`intake.desk`), is recorded in the audit trail under
 `--as NAME` (default: the operating-system user), and then sends the replies it
@@ -80,6 +80,13 @@ def cmd_resend(settings: Settings, args: argparse.Namespace) -> int:
     from intake.desk.actions import resend
 
     return _act(settings, args, lambda s: resend(s, settings, args.reply_id, args.actor, reason=args.reason))
+
+
+def cmd_mark_answered(settings: Settings, args: argparse.Namespace) -> int:
+    from intake.desk.actions import mark_answered
+
+    args.no_send = True
+    return _act(settings, args, lambda s: mark_answered(s, settings, args.id, args.actor, reason=args.reason))
 
 
 def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
@@ -195,6 +202,15 @@ def register(sub: Any) -> None:
     p.add_argument("reply_id", type=int, metavar="REPLY_ID")
     p.add_argument("--reason", help="why, for the audit trail")
     p.set_defaults(func=cmd_resend, needs=NO_SERVER)
+
+    p = sub.add_parser(
+        "mark-answered",
+        parents=[actor],
+        help="correspondence a person has answered: off the list of what needs a person (nothing is sent)",
+    )
+    p.add_argument("id", type=int, metavar="ID")
+    p.add_argument("--reason", help="how it was answered, for the audit trail")
+    p.set_defaults(func=cmd_mark_answered, needs=NO_SERVER)
 
     p = sub.add_parser(
         "reprocess",

@@ -296,7 +296,8 @@ KEYS: tuple[Key, ...] = (
         "event",
         "precheck_url",
         "—",
-        "the pre-check page's public address (`https://…/`); rejections link to it when set",
+        "the pre-check page's public address (`https://…/`); rejections and the correspondence "
+        "notice link to it when set",
         "INTAKE_PRECHECK_URL",
     ),
     Key(
@@ -351,6 +352,14 @@ KEYS: tuple[Key, ...] = (
         "—",
         "an address or list of addresses (the secretariat's) that "
         "receive a copy of every reply, in the envelope only",
+    ),
+    Key(
+        "event.replies",
+        "correspondence_notice",
+        "`true`",
+        "send the correspondence notice (the message reached the secretariat; this mailbox takes "
+        "input documents, and how to send one) to a person whose message carried no document; "
+        "at most one a day per address. `false`: such messages are only listed for the secretariat",
     ),
     # --- [event.screening] -----------------------------------------------------------------
     Key(

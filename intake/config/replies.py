@@ -31,6 +31,8 @@ class RepliesConfig:
     daily_cap: at most this many replies to one address in 24 hours; what is
         over the cap is recorded as suppressed, not sent. Default 10.
     copy_to: the secretariat's addresses, sent a copy of every reply.
+    correspondence_notice: answer a message without a document (correspondence) with
+        the notice saying how to submit one. Default true.
     """
 
     templates_dir: Path
@@ -39,9 +41,18 @@ class RepliesConfig:
     zone_label: str = ""
     daily_cap: int = 10
     copy_to: tuple[str, ...] = ()
+    correspondence_notice: bool = True
 
 
-_KEYS = ("templates_dir", "template_link", "attach_template", "zone_label", "daily_cap", "copy_to")
+_KEYS = (
+    "templates_dir",
+    "template_link",
+    "attach_template",
+    "zone_label",
+    "daily_cap",
+    "copy_to",
+    "correspondence_notice",
+)
 
 
 def default_replies() -> RepliesConfig:
@@ -80,9 +91,7 @@ def parse_replies(table: Mapping[str, Any], base_dir: Path | None = None) -> Rep
     link = text("template_link")
     if link and not re.match(r"^https?://[^\s<>\"]+$", link):
         raise ConfigError("event.replies.template_link", f"must be an http(s) URL, got {link!r}")
-    attach = table.get("attach_template", True)
-    if not isinstance(attach, bool):
-        raise ConfigError("event.replies.attach_template", "must be true or false")
+    attach, notice = (_switch(table, key) for key in ("attach_template", "correspondence_notice"))
     cap = table.get("daily_cap", 10)
     if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 1000:
         raise ConfigError("event.replies.daily_cap", f"must be a whole number from 1 to 1000, got {cap!r}")
@@ -101,4 +110,12 @@ def parse_replies(table: Mapping[str, Any], base_dir: Path | None = None) -> Rep
         attach_template=attach,
         zone_label=text("zone_label"),
         daily_cap=cap,
+        correspondence_notice=notice,
     )
+
+
+def _switch(table: Mapping[str, Any], key: str) -> bool:
+    value = table.get(key, True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"event.replies.{key}", "must be true or false")
+    return value

@@ -1,4 +1,4 @@
-"""The secretariat's decisions: admit, reject, release, withdraw, resend.
+"""The secretariat's decisions: admit, reject, release, withdraw, resend, mark answered.
 
 Each function is one transaction: it checks that the action applies, changes
 the rows, queues the reply it announces (outbox) and writes an `AuditEvent`
@@ -325,7 +325,7 @@ def release(
     event, store, now = settings.event, BlobStore(settings.data_dir), now or utcnow()
     with sessions.begin() as session:
         row = _claim(session, message_id, DeskAction.RELEASE, MessageStatus.RECEIVED)
-        judged = rejudge(store, row, event, screen=False)
+        judged = rejudge(session, store, row, event, screen=False)
         verdict = resends(session, event, row, judged.verdict)
         candidates = [
             i
@@ -433,6 +433,23 @@ def resend(
             (),
             (new.id,),
         )
+
+
+def mark_answered(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    message_id: int,
+    actor: str,
+    *,
+    reason: str | None = None,
+) -> Done:
+    """Correspondence a person has answered (by their own mail): off the list of what needs a
+    person. Nothing is sent."""
+    actor, why = check_actor(actor), _reason(reason, required=False)
+    with sessions.begin() as session:
+        row = _claim(session, message_id, DeskAction.MARK_ANSWERED, MessageStatus.ANSWERED)
+        audit(session, actor, AuditAction.MARKED_ANSWERED, SubjectType.MESSAGE, row.id, why)
+        return Done(f"message #{row.id} marked answered by {actor}; nothing is sent", row.id)
 
 
 def _why(why: str | None) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from intake.config import EventSettings
+from intake.correspondence import answering, by_subject
 from intake.decide import decide
 from intake.desk import Refused
 from intake.desk.recorded import stored_inbound
@@ -43,15 +44,19 @@ class Written:
     numbered: list[tuple[int, str]]  # (document id, number) numbered now
 
 
-def rejudge(store: BlobStore, row: InboundMessage, event: EventSettings, *, screen: bool) -> Rejudged:
-    """The verdict the message gets today. `screen=False` skips the screening (a release)."""
+def rejudge(
+    session: Session, store: BlobStore, row: InboundMessage, event: EventSettings, *, screen: bool
+) -> Rejudged:
+    """The verdict the message gets today. `screen=False` skips the screening (a release).
+    Correspondence citing one of our replies answers our mail, as on arrival."""
     if row.headers_only:
         raise Refused(f"message #{row.id} was too large: only its headers were kept, nothing to judge")
     inbound = stored_inbound(store, row)
     if screen:
         verdict = decide(inbound, event, row.received_at)
     else:
-        verdict = judge_message(inbound, event, row.received_at)
+        verdict = by_subject(event, inbound, judge_message(inbound, event, row.received_at))
+    [verdict] = answering(session, event, [(inbound, verdict)])
     for doc in verdict.documents:
         # The files a verdict names must be in the store before the commit that refers to them.
         payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload

@@ -50,7 +50,12 @@ from intake.verdict import MessageVerdict
 log = logging.getLogger(__name__)
 
 # Actions by a person after which the machine's judgement no longer decides.
-PERSON_DECISIONS = (AuditAction.ADMITTED, AuditAction.REJECTED, AuditAction.WITHDRAWN)
+PERSON_DECISIONS = (
+    AuditAction.ADMITTED,
+    AuditAction.REJECTED,
+    AuditAction.WITHDRAWN,
+    AuditAction.MARKED_ANSWERED,
+)
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,7 @@ def _judge_one(session: Session, store: BlobStore, settings: Settings, row: Inbo
     if not meaning(row.status).allows(DeskAction.REPROCESS) or row.headers_only:
         return None
     try:
-        judged = rejudge(store, row, settings.event, screen=not _released(session, row.id))
+        judged = rejudge(session, store, row, settings.event, screen=not _released(session, row.id))
     except Refused as exc:
         if row.status == MessageStatus.QUARANTINED:
             return None  # still not e-mail: nothing to judge, nothing to report every time

@@ -109,14 +109,15 @@ def message_status(
     """The message's status from its documents, and the documents with lateness applied.
 
     Accepted when every document is; partial when some are and something sent is
-    refused; rejected when none is, or when there is no document at all. Late
+    refused; rejected when none is; correspondence when there is no document at all
+    (a question, thanks: not a submission, whenever it comes). Late
     under the "hold" policy: the documents that are otherwise fine become `late`
     (no number; the secretariat may admit them) and refused ones keep their
     findings; under "reject" they are refused.
     """
     own = [d for d in documents if d.role == DOCUMENT]
     if not own:
-        return MessageStatus.REJECTED, documents
+        return MessageStatus.CORRESPONDENCE, documents
     if late:
         held = DocumentStatus.LATE if late_policy == "hold" else DocumentStatus.REJECTED
         documents = [

@@ -68,6 +68,7 @@ from intake.findings import Found, Severity
 from intake.parse import Inbound
 from intake.replies.kinds import KINDS, spec
 from intake.screen import OWN_MESSAGE_ID_PREFIX
+from intake.text import REPLY_PREFIX
 from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,6 @@ class ComposedReply:
 
 _MSG_ID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>$")  # printable ASCII, no < >
 _MSG_ID_IN = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>")
-_REPLY_PREFIX = re.compile(
-    r"^(?:\s*(?:re|aw|antw|sv|vs|odp|rif|回复|回覆|答复)\s*(?:\[\d+\])?\s*[:：])+\s*", re.IGNORECASE
-)
 # Directional embeddings/overrides can make a header display as something else.
 _BIDI_OVERRIDES = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
@@ -241,7 +239,7 @@ def one_line(value: str | None, limit: int) -> str:
 
 def reply_subject(original: str | None, numbers: Sequence[str] = ()) -> str:
     """`Re: <original>` with the numbers given, never `Re: Re:`."""
-    core = _REPLY_PREFIX.sub("", one_line(original, _SUBJECT_CHARS)) or "(no subject)"
+    core = REPLY_PREFIX.sub("", one_line(original, _SUBJECT_CHARS)) or "(no subject)"
     missing = [n for n in numbers if n not in core]
     return f"Re: {core}" + (f" [{', '.join(missing)}]" if missing else "")
 

@@ -3,9 +3,10 @@
 `KINDS` says, for every `ReplyKind`: its template files (in `[event.replies]
 templates_dir`), whether the blank document template is attached (when
 `[event.replies] attach_template` is on and the event has one), whether the numbers
-given are listed in the subject, and its rate-limit key: what "the same reply" means
+given are listed in the subject, its rate-limit key: what "the same reply" means
 for the rule "at most one per address and key in 24 hours" (None: only the daily cap
-applies). Which status gets which kind is `intake.domain.MEANING`.
+applies), and the `[event.replies]` switch an event may turn it off with. Which status
+gets which kind is `intake.domain.MEANING`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ def registered_numbers(verdict: MessageVerdict) -> str:
     return ",".join(sorted({d.registered.number for d in verdict.documents if d.registered}))[:512]
 
 
+def one_a_day(verdict: MessageVerdict) -> str:
+    """Every message of this kind is "the same reply": one a day per address, however many."""
+    return "any"
+
+
 @dataclass(frozen=True)
 class KindSpec:
     kind: ReplyKind
     attaches_template: bool  # the blank document template goes with it
     lists_numbers: bool  # the numbers given are news: in the subject and the text
     rate_key: Callable[[MessageVerdict], str] | None  # one per address and key in 24 hours
+    switch: str | None = None  # the `[event.replies]` setting that turns it off (a RepliesConfig field)
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -66,6 +73,15 @@ KINDS: Mapping[ReplyKind, KindSpec] = {
         attaches_template=False,
         lists_numbers=False,
         rate_key=registered_numbers,
+    ),
+    # Correspondence (intake.correspondence): a person asked or wrote something without a
+    # document. Not a refusal: the template is linked in its words, not attached.
+    ReplyKind.CORRESPONDENCE_NOTICE: KindSpec(
+        ReplyKind.CORRESPONDENCE_NOTICE,
+        attaches_template=False,
+        lists_numbers=False,
+        rate_key=one_a_day,
+        switch="correspondence_notice",
     ),
 }
 

@@ -14,6 +14,10 @@ daily_cap` replies of any kind per address in 24 hours. Over a limit the reply
 is still written, as `suppressed` with the reason, so the secretariat sees what
 was not sent and why. A reply a person decided on (`by_person`) is not limited.
 
+Not queued at all: a reply to correspondence that answers our mail
+(`MessageVerdict.answers`), and a kind the event turned off (its `switch` in
+`intake.replies.kinds`, e.g. `[event.replies] correspondence_notice = false`).
+
 A reply whose template fails is written as `failed` with the error: the
 decision stands, and the secretariat sees the failed reply and fixes the template.
 """
@@ -173,6 +177,12 @@ def queue_reply(
     kind = kind or reply_kind(verdict.status)
     if kind is None:
         return None, f"no reply: a {verdict.status} message is never answered"
+    if verdict.answers and not by_person:
+        return None, f"no reply: it answers our mail ({verdict.answers})"
+    switch = spec(kind).switch
+    if switch and not by_person and not getattr(event.replies, switch):
+        words = kind.replace("_", " ")
+        return None, f"no reply: the event sends no {words} ([event.replies] {switch} = false)"
     recipient = reply_address(inbound, event)
     if recipient is None:
         return None, "no reply: neither Reply-To nor From is a safe address to answer"

@@ -219,6 +219,8 @@ def _decision(
     if action == DeskAction.REJECT:
         notify = form.get("notify", "yes") == "yes"
         return lambda s: actions.reject(s, settings, message_id, actor, reason or "", notify=notify)
+    if action == DeskAction.MARK_ANSWERED:
+        return lambda s: actions.mark_answered(s, settings, message_id, actor, reason=reason)
     decide = actions.admit if action == DeskAction.ADMIT else actions.release
     revision_of = (form.get("revision_of") or "").strip() or None
     as_new = form.get("as_new") == "yes"

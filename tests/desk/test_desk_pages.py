@@ -3,8 +3,8 @@ Playwright and over raw HTTP, against `intake web` as its own process, Dovecot i
 on SQLite and on PostgreSQL (the module runs once per database).
 
 The mailbox holds one of each case the secretariat meets: non-ASCII senders and subjects, two late
-inputs, a message flagged as spam with a file, a partial one, a rejected one, one that is not
-e-mail. Tests that decide (the bulk admit) come last in the file.
+inputs, a message flagged as spam with a file, a partial one, one without any file (correspondence),
+one that is not e-mail. Tests that decide (the bulk admit) come last in the file.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "Late input two": "late",
             "Cheap pills": "held",
             "Two files": "partial",
-            "No file at all": "rejected",
+            "No file at all": "correspondence",
             "(none)": "quarantined",
         }, statuses
         yield Site(env, sink, f"http://127.0.0.1:{port}", request.param, ids, flagged_docx, dovecot)
@@ -558,3 +558,54 @@ def test_several_late_inputs_are_admitted_at_once_with_one_reason(site: Site, br
         {"csrf_token": csrf, "confirm": "yes", "ids": str(site.ids["Late input one"])},
     )
     assert "not admitted" in text and "late" in text
+
+
+# --- correspondence: needs a person until marked answered (issue 11) ----------------------------
+
+
+def test_correspondence_needs_a_person_until_a_person_marks_it_answered(site: Site, browser: object) -> None:
+    message_id = site.ids["No file at all"]
+    asker = person(5).address
+    # The sender was told once that the message reached the secretariat (no rejection).
+    wait_until(lambda: _replies_to(site, asker), 60, "the correspondence notice never reached the sink")
+    [notice] = _replies_to(site, asker)
+    assert "reached the secretariat" in body(notice) and "could not be accepted" not in body(notice)
+
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _sign_in(page, site.base, ADMIN, ADMIN_PASSWORD)
+    assert _attention(page)["correspondence"] == "1"
+    page.click("section.attention a[data-status=correspondence]")
+    page.wait_for_load_state("load")
+    assert _subjects(page) == ["No file at all"]
+    page.click("table.log tbody td.subject a")
+    page.wait_for_load_state("load")
+    page.click("a.button:has-text('Mark answered')")
+    page.wait_for_load_state("load")
+    assert "Nothing is sent" in page.inner_text("main")
+    assert "No reply goes" in page.inner_text("section.rehearsal")
+    page.fill("input[name=reason]", "Answered by phone: remote participation is possible")
+    page.click("button:has-text('Yes, mark answered')")
+    page.wait_for_load_state("load")
+    assert f"message #{message_id} marked answered by {ADMIN}" in page.inner_text("main")
+    page.goto(site.base + "/")
+    assert _attention(page).get("correspondence", "0") == "0"
+    # Only correspondence can be marked answered; the answered message no longer offers it.
+    page.goto(f"{site.base}/messages/{message_id}")
+    assert page.locator("a.button:has-text('Mark answered')").count() == 0
+    context.close()
+
+    shown = json.loads(site.env.run("show", str(message_id), "--format", "json", check=True).stdout)
+    assert shown["status"] == "answered"
+    [marked] = [h for h in shown["history"] if h["action"] == "marked_answered"]
+    assert marked["actor"] == ADMIN and "Answered by phone" in marked["detail"]
+    audit = Client(site.base)
+    audit.sign_in(VIEWER, VIEWER_PASSWORD)
+    status, _, text = audit.request("GET", f"/audit?actor={ADMIN}")
+    assert status == 200 and "marked answered" in text and f"message #{message_id}" in text
+    assert "Answered by phone" in text
+    # Marking it answered wrote to nobody.
+    assert [m["Message-ID"] for m in _replies_to(site, asker)] == [notice["Message-ID"]]
+    # Twice is refused, by the command as by the page.
+    again = site.env.run("mark-answered", str(message_id), "--as", "anna")
+    assert again.returncode == 1 and "answered" in again.stderr

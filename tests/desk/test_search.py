@@ -82,7 +82,7 @@ def test_the_log_exports_as_filtered_with_dates_as_dates(env: IntakeEnv, mail: M
     by_subject = {r[6]: dict(zip(header, r, strict=True)) for r in rows}
     # Every message, not only the numbered ones; the unnumbered rejection too.
     assert sorted(by_subject) == ["No file at all", "Too late", "Вклад"]
-    assert by_subject["No file at all"]["status"] == "rejected"
+    assert by_subject["No file at all"]["status"] == "correspondence"
     assert by_subject["Вклад"]["numbers"] == "JCA-MV-I-001"
     assert by_subject["Too late"]["late"] == "late" and by_subject["Вклад"]["late"] is None
     received = by_subject["Вклад"]["received (Europe/Zurich)"]

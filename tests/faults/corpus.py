@@ -33,7 +33,7 @@ TITLES = (
 # What each kind of message becomes, and whether its sender is owed a reply.
 OUTCOME = {
     "accepted": ("accepted", True),
-    "question": ("rejected", True),  # no document attached
+    "question": ("correspondence", True),  # no document attached: the notice (issue 11)
     "pdf": ("rejected", True),  # a PDF without its .docx
     "late": ("late", True),
     "auto_reply": ("ignored", False),

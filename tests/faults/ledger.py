@@ -73,7 +73,12 @@ ORPHANS = {
     "LEFT JOIN inbound_message m ON m.id = r.message_id WHERE r.message_id IS NOT NULL AND m.id IS NULL",
 }
 STALE_CLAIM = timedelta(seconds=5)  # far longer than one SMTP transaction to the local sink
-REPLY_KINDS = {"accepted": "acknowledgement", "rejected": "rejection", "late": "late_notice"}
+REPLY_KINDS = {
+    "accepted": "acknowledgement",
+    "rejected": "rejection",
+    "late": "late_notice",
+    "correspondence": "correspondence_notice",
+}
 SENT_FOLDER = "Sent"
 
 

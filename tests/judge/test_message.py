@@ -104,13 +104,20 @@ def test_one_good_and_one_refused_document_is_partial(event: EventSettings) -> N
     assert [d.status for d in verdict.documents] == [D.ACCEPTED, D.REJECTED]
 
 
-def test_a_message_without_any_document_is_rejected_with_its_own_finding(
+def test_a_message_without_any_document_is_correspondence_with_its_own_finding(
     event: EventSettings,
 ) -> None:
+    """Issue 11: a question or thanks is not a refused submission, on time or not."""
     for inbound in (message(), message(inline=c.PNG)):
         verdict = judge_message(inbound, event, ON_TIME)
-        assert verdict.status is M.REJECTED
+        assert verdict.status is M.CORRESPONDENCE
         assert [f.code for f in verdict.findings] == ["message.no_document"]
+    late = judge_message(message(sent=LATE), event, LATE)
+    assert late.status is M.CORRESPONDENCE and late.findings[0].code == "message.no_document"
+    # A refused file is a document: that message stays rejected (the PDF alone, below).
+    assert (
+        judge_message(message(("input.pdf", c.PDF, "application/pdf")), event, ON_TIME).status is M.REJECTED
+    )
 
 
 def test_a_document_in_a_forwarded_message_is_judged(event: EventSettings) -> None:

@@ -597,7 +597,7 @@ def boundary_mismatch() -> MailCase:
         "boundary_mismatch",
         "A broken mailer declares one boundary and uses another: no part can be seen",
         raw,
-        status="rejected",
+        status="correspondence",  # no document can be seen: not refused, read by a person (issue 11)
         subject="Input whose boundary is not the declared one",
         documents=(),
         message_id="<mismatch.1@example.se>",

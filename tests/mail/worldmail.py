@@ -114,7 +114,7 @@ def shift_jis_subject() -> WorldCase:
         + "寄書を添付します。".encode("cp932")
         + NL
     )
-    return WorldCase("shift_jis_subject", "Becky!: Shift_JIS", raw, "rejected", subject, "山田太郎")
+    return WorldCase("shift_jis_subject", "Becky!: Shift_JIS", raw, "correspondence", subject, "山田太郎")
 
 
 def euc_kr_subject() -> WorldCase:
@@ -134,7 +134,9 @@ def euc_kr_subject() -> WorldCase:
         + "기고문을 보냅니다.".encode("cp949")
         + NL
     )
-    return WorldCase("euc_kr_subject", "Outlook Express (Korean): EUC-KR", raw, "rejected", subject, "김철수")
+    return WorldCase(
+        "euc_kr_subject", "Outlook Express (Korean): EUC-KR", raw, "correspondence", subject, "김철수"
+    )
 
 
 def ks_c_5601_subject() -> WorldCase:
@@ -148,7 +150,7 @@ def ks_c_5601_subject() -> WorldCase:
         "",
         "text",
     )
-    return WorldCase("ks_c_5601_subject", "Outlook: ks_c_5601-1987", raw, "rejected", subject, None)
+    return WorldCase("ks_c_5601_subject", "Outlook: ks_c_5601-1987", raw, "correspondence", subject, None)
 
 
 def raw_8bit_declared_charset() -> WorldCase:
@@ -198,7 +200,7 @@ def windows_1252_as_latin1() -> WorldCase:
         "text",
     )
     return WorldCase(
-        "windows_1252_as_latin1", "Outlook: Windows-1252 labelled ISO-8859-1", raw, "rejected", subject,
+        "windows_1252_as_latin1", "Outlook: Windows-1252 labelled ISO-8859-1", raw, "correspondence", subject,
         "Renée Müller",
     )  # fmt: skip
 
@@ -214,7 +216,7 @@ def utf7_subject() -> WorldCase:
         "",
         "text",
     )
-    return WorldCase("utf7_subject", "an old mailer: UTF-7", raw, "rejected", subject, None)
+    return WorldCase("utf7_subject", "an old mailer: UTF-7", raw, "correspondence", subject, None)
 
 
 def c1_and_invisible() -> WorldCase:
@@ -227,7 +229,7 @@ def c1_and_invisible() -> WorldCase:
         "",
         "text",
     )
-    return WorldCase("c1_and_invisible", "C1 controls and a bidi override", raw, "rejected",
+    return WorldCase("c1_and_invisible", "C1 controls and a bidi override", raw, "correspondence",
                      "Contribution text", "Eve example")  # fmt: skip
 
 
@@ -243,7 +245,7 @@ def malformed_continuation() -> WorldCase:
         "text",
     )
     return WorldCase(
-        "malformed_continuation", "a script: folding without indentation", raw, "rejected",
+        "malformed_continuation", "a script: folding without indentation", raw, "correspondence",
         "Contribution on metaverse interoperability (second line lost its indentation)", "Ana Folding",
     )  # fmt: skip
 
@@ -259,7 +261,7 @@ def spaces_before_colon() -> WorldCase:
         "text",
     )
     return WorldCase(
-        "spaces_before_colon", "a script: `From  :`", raw, "rejected", "Contribution", "Bob Spaces"
+        "spaces_before_colon", "a script: `From  :`", raw, "correspondence", "Contribution", "Bob Spaces"
     )
 
 
@@ -275,8 +277,8 @@ def blank_line_and_mbox_from_first() -> WorldCase:
         "text",
     )
     return WorldCase(
-        "blank_line_and_mbox_from_first", "an mbox export: blank line and `From ` first", raw, "rejected",
-        "Contribution sent from an mbox", "Carol Mbox",
+        "blank_line_and_mbox_from_first", "an mbox export: blank line and `From ` first", raw,
+        "correspondence", "Contribution sent from an mbox", "Carol Mbox",
     )  # fmt: skip
 
 
