@@ -65,9 +65,11 @@ def run_until_the_digest(
 ) -> tuple[list[str], str]:
     """Start `replicas` services with digest_at at the next minute; return what they said about
     the day's digest once each has had its say, and the log texts."""
+    # Recorded before the services start, so the digest surely has them to tell.
+    dovecot.append_many("INBOX", submissions(env, 2))
+    env.run("poll", "--once", check=True)
     at = next_minute()
     configure(env, at)
-    dovecot.append_many("INBOX", submissions(env, 2))
     slot = at.date().isoformat()
     logs = [tmp_path / f"replica-{n}.log" for n in range(replicas)]
     processes: list[subprocess.Popen[str]] = [env.popen("run", log=log) for log in logs]
