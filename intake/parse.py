@@ -10,14 +10,15 @@ mail-parser does the parse; its known bugs are guarded here (see
   is guarded and a failure becomes a defect, not an exception.
 A message that cannot be understood as e-mail at all raises `Unparseable`.
 
-Large messages: the stdlib feedparser under mail-parser holds about 8x a
-message's size at its peak (a str of it, a list of its lines, the joined
-payload, the decoded bytes). So in a message over `HOLLOW_FROM` bytes each
-large base64 body is decoded here directly from the raw bytes and replaced,
-for the parser, by a one-line token; the decoded bytes go back into the part
-whose payload is the token. Only when every token comes back exactly as one
-part's payload is that parse used; otherwise the message is parsed whole, as
-any other.
+Base64 bodies: the stdlib feedparser under mail-parser reads a body one line
+at a time in Python (about 1.3 ms of a submission's 3.5 ms parse, for a 100 KB
+attachment) and holds about 8x a message's size at its peak (a str of it, a
+list of its lines, the joined payload, the decoded bytes). So each base64 body
+of `HOLLOW_RUN` bytes or more is decoded here directly from the raw bytes (one
+`binascii` call) and replaced, for the parser, by a one-line token; the decoded
+bytes go back into the part whose payload is the token. Only when every token
+comes back exactly as one part's payload is that parse used; otherwise the
+message is parsed whole, as any other.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ MAX_MULTIPARTS = 100
 _MULTIPART = re.compile(rb"content-type:[ \t]*(?:\r?\n[ \t]+)?multipart/", re.IGNORECASE)
 
 
-HOLLOW_FROM = 4 * 2**20  # messages larger than this have their large base64 bodies decoded here
-HOLLOW_RUN = 256 * 2**10  # base64 text in one body worth decoding outside the parser
+HOLLOW_FROM = 0  # messages larger than this have their large base64 bodies decoded here: all
+HOLLOW_RUN = 16 * 2**10  # base64 text in one body worth decoding outside the parser
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _BASE64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
 
@@ -155,9 +156,16 @@ class _Hollow:
         return self.taken == self.decoded.keys()
 
 
+def _too_many_multiparts(raw: bytes) -> bool:
+    # Every match of _MULTIPART ends in "multipart/": counting those (at C speed, 0.2 ms for
+    # 150 KB) bounds the count, and the case-blind regex (1.6 ms) runs only above the limit.
+    if raw.lower().count(b"multipart/") <= MAX_MULTIPARTS:
+        return False
+    return sum(1 for _ in itertools.islice(_MULTIPART.finditer(raw), MAX_MULTIPARTS + 1)) > MAX_MULTIPARTS
+
+
 def parse_message(raw: bytes) -> Inbound:
-    multiparts = sum(1 for _ in itertools.islice(_MULTIPART.finditer(raw), MAX_MULTIPARTS + 1))
-    if multiparts > MAX_MULTIPARTS:
+    if _too_many_multiparts(raw):
         raise Unparseable(f"the MIME structure has more than {MAX_MULTIPARTS} nested parts")
     raw, repairs = lenient_header_block(raw)
     if len(raw) > HOLLOW_FROM:

@@ -113,8 +113,9 @@ def test_missing_from_is_reported_not_raised() -> None:
     assert inbound.sender is None
 
 
-# Large messages: base64 bodies decoded outside the feedparser (intake.parse._Hollow).
-# The sizes are made small here so that every shape is quick; bench/ measures the memory.
+# Base64 bodies decoded outside the feedparser (intake.parse._Hollow), in every message with one
+# of HOLLOW_RUN bytes or more. The sizes are small here so that every shape is quick; bench/
+# measures the memory.
 
 
 def _big_message(shape: str) -> bytes:
@@ -165,8 +166,10 @@ def test_large_message_parses_exactly_as_the_whole_parse_does(
     import intake.parse as parse
 
     raw = _big_message(shape)
-    whole = parse_message(raw)  # under HOLLOW_FROM (4 MB): the plain parse
-    monkeypatch.setattr(parse, "HOLLOW_FROM", 0)
+    monkeypatch.setattr(parse, "HOLLOW_FROM", 2**40)
+    whole = parse_message(raw)  # the plain parse
+    monkeypatch.undo()
+    assert parse_message(raw) == whole  # the default: bodies over HOLLOW_RUN (16 KiB) taken out
     monkeypatch.setattr(parse, "HOLLOW_RUN", 1024)
     hollowed = parse_message(raw)
     assert hollowed == whole
@@ -176,3 +179,20 @@ def test_large_message_parses_exactly_as_the_whole_parse_does(
     # parsed whole; "bad_padding" is not taken out at all.
     expected = {"crlf": 1, "lf": 1, "two": 2, "text_body": 1, "forwarded": 1, "bad_padding": 0}
     assert len(parse._Hollow(raw).decoded) == expected.get(shape, 1)
+
+
+def test_too_many_multiparts_counted_in_any_case() -> None:
+    import intake.parse as parse
+
+    nested = b"".join(
+        b"Content-Type: %s; boundary=b%d\r\n\r\n--b%d\r\n" % (kind, i, i)
+        for i, kind in enumerate([b"multipart/mixed", b"MULTIPART/Mixed", b"Multipart/alternative"] * 34)
+    )
+    raw = b"From: a@example.org\r\nSubject: deep\r\n" + nested
+    assert parse._too_many_multiparts(raw)
+    with pytest.raises(parse.Unparseable):
+        parse_message(raw)
+    # "multipart/" in a body, not in a Content-Type, is not a nested part
+    body = b"From: a@example.org\r\nSubject: text\r\n\r\n" + b"multipart/mixed\r\n" * 150
+    assert not parse._too_many_multiparts(body)
+    assert parse_message(body).sender == "a@example.org"
