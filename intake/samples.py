@@ -125,6 +125,20 @@ def _resent(
     return "the same document sent again, in a new message", raw, when
 
 
+def _thanks(event: EventSettings, who: Contributor, when: datetime) -> tuple[str, bytes, datetime]:
+    """Thanks in answer to the first acknowledgement, as a mail program writes it (issue 11):
+    `Re:` and the number in the subject, no document. Correspondence, and not answered."""
+    number = f"{event.numbering_prefix}{1:0{event.numbering_width}d}"
+    raw = make_message(
+        who,
+        event.address,
+        f"Re: Input document for JCA-MV: roadmap update [{number}]",
+        "Dear secretariat,\n\nthank you, well received.\n\nJane",
+        date=when,
+    )
+    return "thanks in answer to the acknowledgement", raw, when
+
+
 def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
     """A realistic morning in the mailbox: (what it shows, raw bytes, server receipt time)."""
     before = event.deadline - timedelta(days=2)
@@ -224,7 +238,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
             before + timedelta(minutes=50),
         ),
         (
-            "no attachment at all",
+            "a question, no document",
             make_message(
                 amara,
                 event.address,
@@ -261,6 +275,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
     ]
     samples.append(("the same message delivered twice", samples[0][1], before + timedelta(hours=4)))
     samples.append(_resent(event, jane, valid, before + timedelta(hours=4, minutes=20)))
+    samples.append(_thanks(event, jane, before + timedelta(hours=4, minutes=40)))
     samples.append(
         (
             "bytes that are not an e-mail",

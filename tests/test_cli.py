@@ -141,7 +141,7 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
     for chatter in ("mail.log", ">> b'", "EHLO", "RCPT TO", " INFO ", "Traceback"):
         assert chatter not in output, chatter
     lines = [line for line in result.stdout.splitlines() if line.startswith("  #")]
-    assert len(lines) == 12, result.stdout
+    assert len(lines) == 13, result.stdout
     statuses = (
         "accepted",
         "partial",
@@ -151,12 +151,19 @@ def test_the_readme_demo_runs_end_to_end(tmp_path: Path) -> None:
         "duplicate",
         "quarantined",
         "already_numbered",
+        "correspondence",
     )
     for status in statuses:
         assert any(f" {status} " in line for line in lines), status
     # The same document sent again (issue 11): its number, once, and the already-registered answer.
     resent = next(line for line in lines if " already_numbered " in line)
     assert "JCA-MV-I-001" in resent and "answer: already registered" in resent, resent
+    # Mail without a document (issue 11): a question gets the notice, thanks to our
+    # acknowledgement nothing; neither is rejected.
+    question = next(line for line in lines if "a question" in line)
+    assert " correspondence " in question and "answer: correspondence notice" in question, question
+    thanks = next(line for line in lines if "thanks in answer" in line)
+    assert " correspondence " in thanks and "answer: not answered" in thanks, thanks
     # An acknowledgement before the deadline: the demo's messages arrive around the event's own
     # deadline, whatever today's date is.
     on_time = next(line for line in lines if line.startswith("  #1 "))

@@ -21,7 +21,7 @@ import pytest
 
 from intake.samples import DOCX, Contributor, make_docx, make_message
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.intake_env import REPO, IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.dovecot
@@ -160,6 +160,25 @@ def test_the_notice_links_the_precheck_page_before_the_deadline(
     [sent] = smtp_sink.messages
     text = _parsed(sent.data).get_body(("plain",)).get_content()
     assert PRECHECK in text and LINK in text and "30 April 2099" in text
+
+
+def test_without_a_template_link_the_notice_attaches_the_template_and_says_so(
+    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    template = REPO / "config" / "jca-mv-template.docx"
+    env = _env(dovecot, migrated_url, tmp_path, smtp_sink, f'template = "{template}"\n')
+    event = env.settings().event
+    question = make_message(ASKER, event.address, "How to submit?", "How do I send a contribution?")
+    dovecot.append_many("INBOX", [(question, event.deadline - timedelta(days=1))])
+    env.run("poll", "--once", check=True)
+    [sent] = smtp_sink.messages
+    notice = _parsed(sent.data)
+    [attached] = list(notice.iter_attachments())
+    assert attached.get_filename() == "jca-mv-template.docx"
+    assert attached.get_content() == template.read_bytes()
+    assert "the blank template is attached to this message (jca-mv-template.docx)" in (
+        notice.get_body(("plain",)).get_content()
+    )
 
 
 def test_ten_questions_in_a_day_from_one_sender_get_one_notice(

@@ -332,7 +332,13 @@ KEYS: tuple[Key, ...] = (
         "—",
         "a web address of the blank template, shown when it is not attached",
     ),
-    Key("event.replies", "attach_template", "`true`", "attach `event.template` to rejections"),
+    Key(
+        "event.replies",
+        "attach_template",
+        "`true`",
+        "attach `event.template` to rejections, and to the correspondence notice when "
+        "`template_link` is not set",
+    ),
     Key(
         "event.replies",
         "zone_label",

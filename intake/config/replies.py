@@ -25,7 +25,8 @@ class RepliesConfig:
         the file). Default: the shipped config/replies.
     template_link: where contributors can download the blank template
         (http or https). Shown when the template is not attached. Default none.
-    attach_template: attach `event.template` to rejections. Default true.
+    attach_template: attach `event.template` to rejections (and to the correspondence
+        notice when there is no template_link). Default true.
     zone_label: how the event's local time is named, e.g. "Geneva time".
         Default: the zone's abbreviation (CEST, CET).
     daily_cap: at most this many replies to one address in 24 hours; what is

@@ -21,6 +21,21 @@ _SECTIONS = (
 )
 
 
+# What a section's table alone does not say.
+_NOTES = {
+    "The message as a whole": (
+        "A message with no document at all (a question, thanks, a request) is not refused: its",
+        "status is `correspondence` and it waits on the desk for a person, recorded with",
+        "`message.no_document`. Its sender gets the correspondence notice instead of a rejection",
+        "(the message reached the secretariat; this mailbox takes input documents, and how to send",
+        "one), at most once a day per address, and nothing at all when the message answers our",
+        "mail (In-Reply-To or References naming one of our replies, or our number in a `Re:`",
+        "subject) or the event turned the notice off (`[event.replies] correspondence_notice`).",
+        "A message whose documents are all refused is `rejected`, and its sender is told each finding.",
+    ),
+}
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -31,7 +46,8 @@ def _table(title: str, kinds: list[FindingKind]) -> list[str]:
         lines.append(
             f"| `{kind.code}` | {kind.severity.value} | {_cell(kind.sentence)} | {_cell(kind.fix)} |"
         )
-    return [*lines, ""]
+    notes = _NOTES.get(title, ())
+    return [*lines, "", *notes, *([""] if notes else [])]
 
 
 def render() -> str:

@@ -515,7 +515,9 @@ def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
 def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tuple[str, bytes] | None:
     """The blank template to attach to a reply of this kind, as its file name and its MIME part
     (encoded once per version of the file), or None (then the link is shown)."""
-    if not spec(kind).attaches_template or not config.attach_template or event.template is None:
+    row = spec(kind)
+    wanted = row.attaches_template or (row.attaches_without_link and not config.template_link)
+    if not wanted or not config.attach_template or event.template is None:
         return None
     try:
         stat = event.template.stat()

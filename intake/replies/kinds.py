@@ -2,7 +2,8 @@
 
 `KINDS` says, for every `ReplyKind`: its template files (in `[event.replies]
 templates_dir`), whether the blank document template is attached (when
-`[event.replies] attach_template` is on and the event has one), whether the numbers
+`[event.replies] attach_template` is on and the event has one; always, or only
+when there is no `template_link` to give), whether the numbers
 given are listed in the subject, its rate-limit key: what "the same reply" means
 for the rule "at most one per address and key in 24 hours" (None: only the daily cap
 applies), and the `[event.replies]` switch an event may turn it off with. Which status
@@ -46,6 +47,8 @@ class KindSpec:
     lists_numbers: bool  # the numbers given are news: in the subject and the text
     rate_key: Callable[[MessageVerdict], str] | None  # one per address and key in 24 hours
     switch: str | None = None  # the `[event.replies]` setting that turns it off (a RepliesConfig field)
+    # The blank template goes with it only when there is no `[event.replies] template_link` to give.
+    attaches_without_link: bool = False
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -75,13 +78,15 @@ KINDS: Mapping[ReplyKind, KindSpec] = {
         rate_key=registered_numbers,
     ),
     # Correspondence (intake.correspondence): a person asked or wrote something without a
-    # document. Not a refusal: the template is linked in its words, not attached.
+    # document. Not a refusal: the template is linked in its words; attached (and its words say
+    # so) only when the event has no link to give.
     ReplyKind.CORRESPONDENCE_NOTICE: KindSpec(
         ReplyKind.CORRESPONDENCE_NOTICE,
         attaches_template=False,
         lists_numbers=False,
         rate_key=one_a_day,
         switch="correspondence_notice",
+        attaches_without_link=True,
     ),
 }
 

@@ -144,6 +144,7 @@ def test_a_resent_reply_has_its_own_message_id_and_date(
 def test_the_kinds_table_covers_every_kind() -> None:
     assert set(KINDS) == set(ReplyKind)
     assert [k for k, spec in KINDS.items() if spec.attaches_template] == [ReplyKind.REJECTION]
+    assert [k for k, spec in KINDS.items() if spec.attaches_without_link] == [ReplyKind.CORRESPONDENCE_NOTICE]
     assert [k for k, spec in KINDS.items() if spec.lists_numbers] == [ReplyKind.ACKNOWLEDGEMENT]
     assert KINDS[ReplyKind.LATE_NOTICE].templates == ("late_notice.txt.j2", "late_notice.html.j2")
     assert all((SHIPPED / name).is_file() for spec in KINDS.values() for name in spec.templates)
