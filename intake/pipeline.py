@@ -82,10 +82,13 @@ def poll_once(
     sessions: sessionmaker[Session],
     store: BlobStore,
     should_stop: Callable[[], bool] = lambda: False,
+    between: Callable[[Mailbox, PollReport], object] | None = None,
 ) -> PollReport:
     """fetch → examine → record → file, batch after batch, until the inbox holds nothing new.
-    Raises MailboxError when the server fails us; whatever was committed before that stays
-    committed and is completed next run."""
+    `between` runs after each batch but the last is filed, while the workers examine the next
+    one (`intake poll --once` delivers the replies already queued there: the poller would
+    otherwise wait for the workers). Raises MailboxError when the server fails us; whatever
+    was committed before that stays committed and is completed next run."""
     report = PollReport()
     imap = settings.imap
     with (
@@ -97,6 +100,9 @@ def poll_once(
             examination = examiner.submit(batch.messages)  # the workers start on this batch...
             if in_flight is not None:  # ...while the poller records the previous one
                 keep(settings, sessions, store, mailbox, *in_flight, report)
+                in_flight = None  # recorded: its messages and results are not held meanwhile
+                if between is not None:
+                    between(mailbox, report)
             in_flight = (batch, examination)
             if should_stop():
                 break
@@ -251,9 +257,13 @@ def _confirm_filed(
 
 # --- deliver -------------------------------------------------------------------------------------
 def deliver(
-    settings: Settings, sessions: sessionmaker[Session], report: PollReport | None = None
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    report: PollReport | None = None,
+    mailbox: Mailbox | None = None,
 ) -> DeliveryReport:
-    """Send what the outbox holds; then copy what was sent to the Sent folder."""
+    """Send what the outbox holds; then copy what was sent to the Sent folder (over `mailbox`
+    when the caller has one open, else over a session of its own)."""
     report = report or PollReport()
     with report.timing("deliver"):
         delivery = deliver_pending(
@@ -265,7 +275,7 @@ def deliver(
             )
         if delivery.retried:
             log.warning("outbox: %s replies could not be sent yet and will be retried", delivery.retried)
-        copied = copy_replies_to_sent(settings, sessions)
+        copied = copy_replies_to_sent(settings, sessions, mailbox)
         if copied:
             log.info("copied %s replies to %s", copied, settings.imap.sent_folder)
     return delivery

@@ -415,3 +415,63 @@ def test_the_secretariat_gets_a_copy_of_each_reply(
         assert "secretariat@itu.example" in message.rcpt_tos and len(message.rcpt_tos) == 2
         header_block = message.data.split(b"\r\n\r\n", 1)[0].lower()
         assert b"secretariat@itu.example" not in header_block  # no Bcc header for the contributor
+
+
+def test_poll_once_delivers_each_batch_while_the_next_one_is_examined(
+    env: IntakeEnv, dovecot: Dovecot, smtp_sink: SmtpSink
+) -> None:
+    """`intake poll --once` hands poll_once a `between` that delivers: the replies of each
+    batch recorded go out (and to Sent, over the poller's own IMAP session) before the
+    next batch is recorded, not all after the last one."""
+    from dataclasses import replace
+
+    from intake import db
+    from intake.pipeline import deliver, poll_once
+    from intake.store import BlobStore
+
+    settings = env.settings()
+    settings = replace(settings, imap=replace(settings.imap, batch_messages=3))
+    event = settings.event
+    who = [person(i) for i in range(7)]
+    dovecot.append_many(
+        "INBOX",
+        [
+            (
+                make_message(
+                    p,
+                    event.address,
+                    f"Input {i}",
+                    "Attached.",
+                    [
+                        (
+                            f"input{i}.docx",
+                            DOCX,
+                            make_docx(event, f"Avatars, part {i}", p.organization, p, "An abstract."),
+                        )
+                    ],
+                ),
+                event.deadline - timedelta(days=2),
+            )
+            for i, p in enumerate(who)
+        ],
+    )
+    engine = db.make_engine(settings.database_url)
+    sessions = db.make_sessionmaker(engine)
+    seen: list[tuple[int, int, int]] = []  # (recorded so far, replies sent so far, copies in Sent)
+
+    def between(mailbox: object, report: object) -> None:
+        deliver(settings, sessions, report, mailbox)  # type: ignore[arg-type]
+        seen.append(
+            (sum(report.recorded.values()), len(smtp_sink.received()), len(dovecot.fetch_all("Sent")))
+        )  # type: ignore[attr-defined]
+
+    try:
+        report = poll_once(settings, sessions, BlobStore(settings.data_dir), between=between)
+        assert seen == [(3, 3, 3), (6, 6, 6)]  # after batches 1 and 2; batch 3 is the last
+        assert sum(report.recorded.values()) == 7
+        deliver(settings, sessions, report)
+    finally:
+        engine.dispose()
+    sent = smtp_sink.received()
+    assert sorted(r.rcpt_tos[0] for r in sent) == sorted(p.address for p in who)  # each once
+    assert len(dovecot.fetch_all("Sent")) == 7

@@ -29,7 +29,13 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         report = PollReport()
         with PollerLock(engine, settings.imap.mailbox_key, settings.imap.folder) as lock:
             if lock.held:
-                report = poll_once(settings, sessions, BlobStore(settings.data_dir))
+                report = poll_once(
+                    settings,
+                    sessions,
+                    BlobStore(settings.data_dir),
+                    # the replies of each batch recorded go out while the workers examine the next
+                    between=lambda mailbox, report: deliver(settings, sessions, report, mailbox),
+                )
                 log.info("poll done: %s", report.summary())
             else:
                 log.warning("%s is polling this mailbox now; this run only sends replies", lock.holder())

@@ -35,6 +35,7 @@ and the server's answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -576,9 +577,12 @@ def retry_failed(session_factory: sessionmaker[Session], ids: Collection[int] | 
 # --- the Sent copy ---------------------------------------------------------------------------------
 
 
-def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) -> int:
+def copy_replies_to_sent(
+    settings: Settings, sessions: sessionmaker[Session], mailbox: Mailbox | None = None
+) -> int:
     """Append a copy of each reply sent to the mailbox's Sent folder, so the
-    secretariat sees it in their mail client. Returns how many were copied."""
+    secretariat sees it in their mail client; over `mailbox` if given (the poller's
+    session), else over a session of its own. Returns how many were copied."""
     folder_name = settings.imap.sent_folder
     if not folder_name:
         return 0
@@ -595,7 +599,7 @@ def copy_replies_to_sent(settings: Settings, sessions: sessionmaker[Session]) ->
         ).all()
     if not due:
         return 0
-    with Mailbox(settings.imap) as mailbox:
+    with contextlib.nullcontext(mailbox) if mailbox is not None else Mailbox(settings.imap) as mailbox:
         for start in range(0, len(due), 50):  # the bytes 50 at a time: the outbox streams
             with sessions() as session:
                 chunk = session.execute(
