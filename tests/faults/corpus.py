@@ -133,7 +133,8 @@ def mail(count: int, start: int = 0) -> list[Mail]:
                 )
             else:
                 maintype, _, subtype = DOCX.partition("/")
-                data = document(TITLES[i % len(TITLES)])
+                # A title of its own: the same bytes twice would be a resend (already_numbered).
+                data = document(f"{TITLES[i % len(TITLES)]} ({i})")
                 msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=f"input-{i}.docx")
             if kind == "late":
                 received = deadline + timedelta(hours=1, minutes=i)
