@@ -12,9 +12,9 @@ aiosmtplib and records the outcome. It owns the row's life after that:
 Claiming. Each row is claimed just before it is sent, in its own committed
 transaction, so that two processes never send the same reply: on PostgreSQL
 with `SELECT ... FOR UPDATE SKIP LOCKED` (a second sender skips the locked row
-instead of waiting for it); on SQLite, which silently drops FOR UPDATE, with
-`UPDATE ... WHERE id = :id AND status = 'pending'`, which only one writer can
-win. Claiming one row at a time keeps the lease short: it only has to outlast
+instead of waiting for it); on SQLite, which silently drops FOR UPDATE, with one
+`UPDATE ... WHERE id = (the oldest due) AND status = 'pending' RETURNING ...`,
+which only one writer can win. Claiming one row at a time keeps the lease short: it only has to outlast
 one SMTP transaction, not a whole batch.
 
 The duplicate window. A reply is marked `sent` in its own commit right after
@@ -280,35 +280,33 @@ def _claim_next(
                 row.claimed_by = worker
                 row.claimed_at = now
                 return _job(row)
-        # SQLite: no row locks. Read candidates outside any write transaction
-        # (a reader upgrading to writer is what makes SQLite report "locked"),
-        # then let the conditional UPDATE decide who wins each row.
+        # SQLite: no row locks. One UPDATE that picks the oldest due row and takes it if it is
+        # still pending, returning what is sent: a write from its first step, so no reader
+        # upgrades to a writer (what makes SQLite report "locked"), and of two senders only one
+        # takes a row; the other's UPDATE, run after it, picks the next. (It was a SELECT of
+        # candidates, then an UPDATE and a SELECT per claim: three statements of SQLAlchemy's ORM.)
+        oldest = select(Reply.id).where(*_due(event_id, now)).order_by(Reply.id).limit(1).scalar_subquery()
         with session.begin():
-            candidates = session.scalars(
-                select(Reply.id).where(*_due(event_id, now)).order_by(Reply.id).limit(16)
-            ).all()
-        for reply_id in candidates:
-            with session.begin():
-                result = cast(
-                    CursorResult[Any],
-                    session.execute(
-                        update(Reply)
-                        .where(Reply.id == reply_id, Reply.status == ReplyStatus.PENDING)
-                        .values(status=ReplyStatus.SENDING, claimed_by=worker, claimed_at=now)
-                    ),
-                )
-                if result.rowcount == 1:
-                    row = session.get(Reply, reply_id)
-                    assert row is not None
-                    return _job(row)
-        return None
+            claimed = session.execute(
+                update(Reply)
+                .where(Reply.id == oldest, Reply.status == ReplyStatus.PENDING)
+                .values(status=ReplyStatus.SENDING, claimed_by=worker, claimed_at=now)
+                .returning(Reply.id, Reply.recipient, Reply.raw, Reply.attempts)
+                .execution_options(synchronize_session=False)
+            ).first()
+        return _Job(*claimed) if claimed is not None else None
 
 
 def _update(session_factory: sessionmaker[Session], reply_id: int, *where: Any, **values: Any) -> int:
     with session_factory() as session, session.begin():
         result = cast(
             CursorResult[Any],
-            session.execute(update(Reply).where(Reply.id == reply_id, *where).values(**values)),
+            session.execute(
+                update(Reply)
+                .where(Reply.id == reply_id, *where)
+                .values(**values)
+                .execution_options(synchronize_session=False)  # a new session: nothing to update in it
+            ),
         )
         return result.rowcount
 
