@@ -28,14 +28,17 @@ on the same database refuses to start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -54,6 +57,48 @@ log = logging.getLogger(__name__)
 
 IDLE_RENEW = timedelta(minutes=9)  # well before the 29 minutes of RFC 2177
 IDLE_CHECK = 20.0  # seconds per idle_check: how soon a stop or a dead link is noticed
+
+
+class JobsInHand:
+    """The jobs running now, so that a stop can wait for them itself.
+
+    APScheduler's shutdown(wait=True) waits for the running jobs while it holds the
+    job-store lock, which a job takes to set its next run (`_retry`, `trigger`): a
+    job past its check of `stopping` when the stop began waited for that lock, the
+    stop for the job, and the service never exited. The stop shuts the scheduler down
+    without waiting; `wait` then waits for the jobs, holding no lock of the scheduler's.
+    """
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
+        self._changed = threading.Condition()
+        self._running = 0
+
+    def guard(self, job: Callable[..., None]) -> Callable[..., None]:
+        """`job` as the scheduler runs it: counted while it runs, skipped once stopping."""
+
+        @functools.wraps(job)
+        def run(*args: Any, **kwargs: Any) -> None:
+            with self._changed:
+                if self.stopping.is_set():
+                    return
+                self._running += 1
+            try:
+                job(*args, **kwargs)
+            finally:
+                with self._changed:
+                    self._running -= 1
+                    self._changed.notify_all()
+
+        return run
+
+    def stop(self) -> None:
+        with self._changed:
+            self.stopping.set()
+
+    def wait(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._running == 0)
 
 
 class ServiceRefused(Exception):
@@ -202,7 +247,7 @@ class EventRunner:
         if not self.stopping.is_set():
             with contextlib.suppress(Exception):  # the scheduler is shutting down
                 self.service.scheduler.add_job(
-                    self.digest_job,
+                    self.service.jobs.guard(self.digest_job),
                     "date",
                     run_date=again,
                     args=[slot],
@@ -217,7 +262,7 @@ class EventRunner:
             log.info("%s: no daily digest ([event] digest_to is empty)", self.id)
             return
         self.service.scheduler.add_job(
-            self.digest_job,
+            self.service.jobs.guard(self.digest_job),
             CronTrigger(hour=event.digest_at.hour, minute=event.digest_at.minute, timezone=event.timezone),
             id=self.job_id("digest"),
             max_instances=1,
@@ -310,7 +355,7 @@ class EventRunner:
         scheduler = self.service.scheduler
         every = self.settings.poll_interval
         scheduler.add_job(
-            self.poll_job,
+            self.service.jobs.guard(self.poll_job),
             "interval",
             seconds=every,
             id=self.job_id("poll"),
@@ -321,7 +366,7 @@ class EventRunner:
         )
         every = self.settings.outbox_interval
         scheduler.add_job(
-            self.outbox_job,
+            self.service.jobs.guard(self.outbox_job),
             "interval",
             seconds=every,
             id=self.job_id("outbox"),
@@ -357,7 +402,9 @@ class Service:
         self.sessions = db.make_sessionmaker(self.engine)
         self.store = BlobStore(first.data_dir)
         self.stopping = threading.Event()
+        self.jobs = JobsInHand(self.stopping)
         self.scheduler = BlockingScheduler(timezone=UTC)
+        self._stopper: threading.Thread | None = None
         self.events = [EventRunner(self, settings) for settings in deployment]
 
     def run(self) -> int:
@@ -375,7 +422,10 @@ class Service:
                 )
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-            self.scheduler.start()
+            self.scheduler.start()  # returns once a signal has stopped it
+            if self._stopper is not None:
+                self._stopper.join()
+            self.jobs.wait()  # the message in hand is finished
         finally:
             if stop_http is not None:
                 stop_http()
@@ -387,9 +437,16 @@ class Service:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("%s received: finishing the message in hand, then stopping", signal.Signals(signum).name)
-        self.stopping.set()
-        # Waits for the running jobs; the poll stops after the message in hand.
-        self.scheduler.shutdown(wait=True)
+        self.jobs.stop()
+        # Not shutdown(wait=True), and not from here: the handler runs in the scheduler's
+        # own thread, perhaps inside its job-store lock. A thread of its own shuts it down
+        # once that lock is free, without waiting for the jobs (JobsInHand); run() waits
+        # for them after the scheduler's loop has ended.
+        if self._stopper is None:
+            self._stopper = threading.Thread(
+                target=self.scheduler.shutdown, kwargs={"wait": False}, name="intake-stop", daemon=True
+            )
+            self._stopper.start()
 
 
 def _first_line(exc: BaseException) -> str:
