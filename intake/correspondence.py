@@ -17,17 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from intake.config import EventSettings
 from intake.domain import MessageStatus
-from intake.models import Reply
 from intake.parse import Inbound
 from intake.revisions import numbers_in
 from intake.text import REPLY_PREFIX
 from intake.verdict import MessageVerdict
+
+if TYPE_CHECKING:  # the look-up's imports stay out of the examine stage (see intake.revisions)
+    from sqlalchemy.orm import Session
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
 _MAX_CITED = 50  # a References header names the thread; the latest ids are enough
@@ -72,6 +72,10 @@ def by_subject(event: EventSettings, inbound: Inbound, verdict: MessageVerdict) 
 def our_replies(session: Session, event: EventSettings, ids: Iterable[str]) -> set[str]:
     """Which of these Message-IDs are our replies' (sent, resent or still queued): one query
     per 500 ids."""
+    from sqlalchemy import select
+
+    from intake.models import Reply
+
     wanted = sorted(set(ids))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):

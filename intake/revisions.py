@@ -24,16 +24,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from intake.config import EventSettings
 from intake.domain import DocumentRole, DocumentStatus, MessageStatus
-from intake.models import Document, InboundMessage
-from intake.numbering import take_number
 from intake.parse import Inbound
 from intake.verdict import MessageVerdict
+
+if TYPE_CHECKING:  # the database side is imported where it runs: the examine stage, which
+    # reads numbers in subjects (intake.correspondence), never loads SQLAlchemy (24 MB, 1 s)
+    from sqlalchemy.orm import Session
+
+    from intake.models import Document
 
 # A shared mailbox domain says nothing about the organisation: there, only the same
 # address (or a contact named in the original) counts.
@@ -251,6 +253,10 @@ def decide(
 
 def load_original(session: Session, base: str) -> Original | None:
     """The document numbered `base` (the original, not a revision), with its latest revision."""
+    from sqlalchemy import func, select
+
+    from intake.models import Document, InboundMessage
+
     document = session.scalars(select(Document).where(Document.number == base)).first()
     if document is None:
         return None
@@ -326,6 +332,8 @@ def assign_number(
 ) -> str:
     """Number an accepted document: its original's number and Rev.n, or the series' next
     (`number`, when the caller took the batch's numbers together)."""
+    from intake.numbering import take_number
+
     if link is None:
         document.number = number or take_number(session, event)
         return document.number

@@ -103,3 +103,17 @@ def test_a_batch_that_cannot_be_written_whole_is_written_one_message_at_a_time(
     with sessions() as session:
         uids = sorted(session.scalars(select(InboundMessage.uid)))
     assert uids == [1, 2, 3]
+
+
+def test_the_examine_stage_does_not_load_the_database_layer() -> None:
+    """Each worker imports intake.examine (and what it needs): SQLAlchemy and the models would
+    add about 24 MB to every worker and a second to its start, for nothing it does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, intake.examine, intake.judge; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sqlalchemy', 'intake.models'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
