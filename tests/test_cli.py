@@ -16,22 +16,15 @@ import pytest
 
 from intake.samples import CONTRIBUTORS, make_docx, make_message
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import REPO, IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import REPO, IntakeEnv
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def env(dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> IntakeEnv:
-    return write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-    )
+def env(make_env: MakeEnv, smtp_sink: SmtpSink) -> IntakeEnv:
+    return make_env(smtp_port=smtp_sink.port)
 
 
 @pytest.mark.dovecot
@@ -62,7 +55,7 @@ def test_check_config_says_line_by_line_what_is_reachable(
 
 
 def test_check_config_catches_a_reply_template_that_does_not_render(
-    migrated_url: str, tmp_path: Path
+    make_env: MakeEnv, tmp_path: Path
 ) -> None:
     shipped = REPO / "config" / "replies"
     broken = tmp_path / "replies"
@@ -70,23 +63,15 @@ def test_check_config_catches_a_reply_template_that_does_not_render(
     for template in shipped.glob("*.j2"):
         (broken / template.name).write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
     (broken / "rejection.txt.j2").write_text("Dear {{ contributor.nmae }}, {{ no_such_thing }}\n")
-    env = write_config(
-        tmp_path,
-        "127.0.0.1",
-        9,
-        "u",
-        "p",
-        migrated_url,
-        extra=f'[event.replies]\ntemplates_dir = "{broken}"\n',
-    )
+    env = make_env(imap=False, extra=f'[event.replies]\ntemplates_dir = "{broken}"\n')
     result = env.run("check-config")
     assert result.returncode == 1
     [line] = [line for line in result.stdout.splitlines() if " replies:" in line]
     assert line.startswith("FAIL") and "rejection.txt.j2" in line
 
 
-def test_intake_check_on_files(migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(tmp_path, "127.0.0.1", 9, "u", "p", migrated_url)
+def test_intake_check_on_files(make_env: MakeEnv, tmp_path: Path) -> None:
+    env = make_env(imap=False)
     event = env.settings().event
     who = CONTRIBUTORS[0]
     folder = tmp_path / "files"

@@ -21,7 +21,7 @@ import pytest
 
 from intake.samples import DOCX, Contributor, make_docx, make_message
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import REPO, IntakeEnv, write_config
+from tests.support.intake_env import REPO, IntakeEnv, config_on
 from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.dovecot
@@ -39,9 +39,7 @@ template_link = "{LINK}"
 
 
 def _env(dovecot: Dovecot, url: str, directory: Path, smtp: SmtpSink, extra: str = REPLIES) -> IntakeEnv:
-    return write_config(
-        directory, dovecot.host, dovecot.port, dovecot.user, dovecot.password, url, smtp.port, extra
-    )
+    return config_on(dovecot, directory, url, smtp_port=smtp.port, extra=extra)
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from intake import db
 from intake.config import load_deployment
 from intake.service import Service
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import IntakeEnv, config_on, write_config
 from tests.support.smtp import Received, SmtpSink
 from tests.support.waiting import wait_until
 from tests.test_replicas import stop, submissions
@@ -97,17 +98,9 @@ def _tails(logs: list[Path]) -> str:
 
 
 def test_intake_run_sends_one_digest_at_digest_at(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+    dovecot: Dovecot, make_env: MakeEnv, tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-    )
+    env = make_env(smtp_port=smtp_sink.port)
     lines, _ = run_until_the_digest(env, dovecot, smtp_sink, tmp_path, 1)
     assert [x for x in lines if x.startswith("was sent to")] == [f"was sent to {SECRETARIAT} (2 new)"], lines
     [digest] = digests(smtp_sink)
@@ -125,15 +118,7 @@ def test_two_replicas_on_postgresql_send_one_digest(
     url = create_pg_database()
     try:
         db.upgrade(url)
-        env = write_config(
-            tmp_path,
-            dovecot.host,
-            dovecot.port,
-            dovecot.user,
-            dovecot.password,
-            url,
-            smtp_port=smtp_sink.port,
-        )
+        env = config_on(dovecot, tmp_path, url, smtp_port=smtp_sink.port)
         lines, _ = run_until_the_digest(env, dovecot, smtp_sink, tmp_path, 2)
     finally:
         drop_pg_database(url)

@@ -14,7 +14,6 @@ import random
 import signal
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +23,8 @@ from intake.models import InboundMessage
 from intake.store import BlobStore
 from tests.support.corpus import mixed
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import IntakeEnv
 
 pytestmark = pytest.mark.dovecot
 
@@ -67,16 +67,8 @@ def check_invariant(dovecot: Dovecot, env: IntakeEnv, appended: list[bytes]) -> 
         assert served[entry["sha256"]] >= 1
 
 
-def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        imap_extra="batch_messages = 10",
-    )
+def test_kill_9_at_random_moments(dovecot: Dovecot, make_env: MakeEnv) -> None:
+    env = make_env(imap_extra="batch_messages = 10")
     rng = random.Random(int(os.environ.get("INTAKE_KILL_SEED", "20260430")))
     per_round = MESSAGES // ITERATIONS
     appended: list[bytes] = []
@@ -85,14 +77,16 @@ def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path:
         samples = mixed(per_round, start=round_no * per_round)
         dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
         appended += [s.raw for s in samples]
-        before = recorded_count(migrated_url)
+        before = recorded_count(env.database_url)
         target = before + rng.randrange(0, per_round)
         process = env.popen("poll", "--once")
         # Kill once the run has recorded a random number of this round's messages,
         # plus a random few milliseconds, so kills land between any two steps.
         deadline = time.monotonic() + 60
         while (
-            process.poll() is None and recorded_count(migrated_url) < target and time.monotonic() < deadline
+            process.poll() is None
+            and recorded_count(env.database_url) < target
+            and time.monotonic() < deadline
         ):
             time.sleep(0.003)
         time.sleep(rng.random() * 0.02)
@@ -106,21 +100,13 @@ def test_kill_9_at_random_moments(dovecot: Dovecot, migrated_url: str, tmp_path:
     assert kills >= ITERATIONS * 0.75, kills
 
 
-def test_imap_server_stopped_mid_run(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        imap_extra="batch_messages = 10",
-    )
+def test_imap_server_stopped_mid_run(dovecot: Dovecot, make_env: MakeEnv) -> None:
+    env = make_env(imap_extra="batch_messages = 10")
     samples = mixed(200)
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
     process = env.popen("poll", "--once")
     deadline = time.monotonic() + 60
-    while recorded_count(migrated_url) < 30 and time.monotonic() < deadline:
+    while recorded_count(env.database_url) < 30 and time.monotonic() < deadline:
         time.sleep(0.005)
     dovecot.kill()
     _, stderr = process.communicate(timeout=60)
@@ -129,7 +115,7 @@ def test_imap_server_stopped_mid_run(dovecot: Dovecot, migrated_url: str, tmp_pa
     errors = [line for line in stderr.splitlines() if line.startswith("intake: ")]
     assert len(errors) == 1, stderr
     assert f"IMAP server 127.0.0.1:{dovecot.port}" in errors[0] and "failed" in errors[0]
-    assert 30 <= recorded_count(migrated_url) < 200
+    assert 30 <= recorded_count(env.database_url) < 200
 
     # While it is down, a run fails the same clear way and records nothing.
     down = env.run("poll", "--once")

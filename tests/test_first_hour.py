@@ -20,6 +20,7 @@ import pytest
 
 from intake.samples import CONTRIBUTORS, make_docx, make_message
 from tests.support.dovecot import Dovecot
+from tests.support.fixtures import MakeEnv
 from tests.support.intake_env import IntakeEnv, write_config
 from tests.support.smtp import free_port
 from tests.support.waiting import wait_until
@@ -161,17 +162,12 @@ def test_check_config_names_every_problem_at_once_and_writes_nothing(tmp_path: P
 
 
 def test_intake_run_logs_one_line_per_event_and_no_scheduler_chatter(
-    migrated_url: str, tmp_path: Path
+    make_env: MakeEnv, tmp_path: Path
 ) -> None:
     """With the mail servers away, the service says so; APScheduler's per-run lines ("Running
     job", "executed successfully") never reach the operator's log, least of all after a failure."""
-    env = write_config(
-        tmp_path, "127.0.0.1", free_port(), "nobody", "pw", migrated_url, smtp_port=free_port()
-    )
-    config = env.config_path.read_text(encoding="utf-8")
-    env.config_path.write_text(
-        config.replace("[service]", "[service]\npoll_interval = 1\noutbox_interval = 1\nmax_backoff = 2"),
-        encoding="utf-8",
+    env = make_env(
+        imap=False, smtp_port=free_port(), service="poll_interval = 1\noutbox_interval = 1\nmax_backoff = 2"
     )
     log = tmp_path / "run.log"
     service = env.popen("run", log=log)
@@ -196,17 +192,9 @@ def test_intake_run_logs_one_line_per_event_and_no_scheduler_chatter(
 
 @pytest.mark.dovecot
 def test_admit_with_the_smtp_server_down_says_once_that_the_reply_waits(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path
+    dovecot: Dovecot, make_env: MakeEnv
 ) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=free_port(),
-    )
+    env = make_env(smtp_port=free_port())
     _record_one(env, dovecot, late=True)
     late = env.log_json()[0]
     assert late["status"] == "late", late

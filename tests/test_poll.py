@@ -6,7 +6,6 @@ import hashlib
 from collections import Counter
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
@@ -17,14 +16,15 @@ from intake.record import Place
 from intake.store import BlobStore
 from tests.support.corpus import mixed, small_docx
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import IntakeEnv
 
 pytestmark = pytest.mark.dovecot
 
 
 @pytest.fixture
-def intake_env(dovecot: Dovecot, migrated_url: str, tmp_path: Path) -> IntakeEnv:
-    return write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, migrated_url)
+def intake_env(make_env: MakeEnv) -> IntakeEnv:
+    return make_env()
 
 
 def folder_contents(dovecot: Dovecot) -> dict[str, dict[int, bytes]]:
@@ -103,18 +103,8 @@ def test_200_mixed_messages_are_recorded_once_and_filed(dovecot: Dovecot, intake
     assert len(intake_env.log_json()) == 200
 
 
-def test_poll_twice_without_filing_records_nothing_new(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path
-) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        imap_extra="file_messages = false",
-    )
+def test_poll_twice_without_filing_records_nothing_new(dovecot: Dovecot, make_env: MakeEnv) -> None:
+    env = make_env(imap_extra="file_messages = false")
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(20)])
     env.run("poll", "--once", check=True)
     env.run("poll", "--once", check=True)
@@ -148,18 +138,8 @@ def test_a_message_left_behind_by_a_crash_is_only_filed(dovecot: Dovecot, intake
     assert all(e["filed_folder"] for e in entries)
 
 
-def test_uidvalidity_change_does_not_record_again(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path
-) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        imap_extra="file_messages = false",
-    )
+def test_uidvalidity_change_does_not_record_again(dovecot: Dovecot, make_env: MakeEnv) -> None:
+    env = make_env(imap_extra="file_messages = false")
     samples = mixed(10, with_faults=False)
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in samples])
     env.run("poll", "--once", check=True)
@@ -169,15 +149,7 @@ def test_uidvalidity_change_does_not_record_again(
         client.select_folder("INBOX")
         client.copy(client.search(["ALL"]), "Rebuilt")
     settings = env.settings()
-    env2 = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        imap_extra='file_messages = false\nfolder = "Rebuilt"',
-    )
+    env2 = make_env(imap_extra='file_messages = false\nfolder = "Rebuilt"')
     # Same mailbox key, new folder: the messages are recognised by Message-ID and content.
     env2.run("poll", "--once", check=True)
     entries = env2.log_json()
@@ -187,17 +159,9 @@ def test_uidvalidity_change_does_not_record_again(
 
 
 def test_a_message_over_the_size_limit_is_recorded_from_its_headers(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path
+    dovecot: Dovecot, make_env: MakeEnv
 ) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        imap_extra="max_message_bytes = 65536",
-    )
+    env = make_env(imap_extra="max_message_bytes = 65536")
     msg = EmailMessage()
     msg["From"] = "Big Sender <big@example.org>"
     msg["To"] = "tsbjcamv@itu.int"

@@ -19,7 +19,7 @@ import pytest
 from intake.samples import CONTRIBUTORS, DOCX, Contributor, make_docx, make_message
 from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.intake_env import IntakeEnv, config_on
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_until
 
@@ -101,9 +101,7 @@ def stop(process: subprocess.Popen[str], log: Path) -> str:
 def test_two_replicas_share_the_work_and_survive_the_lock_holder_dying(
     dovecot: Dovecot, pg_url: str, tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
-    env = write_config(
-        tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, pg_url, smtp_port=smtp_sink.port
-    )
+    env = config_on(dovecot, tmp_path, pg_url, smtp_port=smtp_sink.port)
     configure(env, "poll_interval = 2\noutbox_interval = 1", "batch_messages = 20")
     # A reply the killed replica had claimed is taken over once its claim lapses.
     env.config_path.write_text(env.config_path.read_text().replace("[smtp]", "[smtp]\nclaim_lease = 15", 1))
@@ -156,9 +154,7 @@ def _pg(url: str, sql: str) -> None:
 def test_the_service_outlives_imap_smtp_and_database_outages(
     dovecot: Dovecot, pg_url: str, tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
-    env = write_config(
-        tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, pg_url, smtp_port=smtp_sink.port
-    )
+    env = config_on(dovecot, tmp_path, pg_url, smtp_port=smtp_sink.port)
     configure(env, "poll_interval = 1\noutbox_interval = 1", "batch_messages = 10")
     total = 300
     dovecot.append_many("INBOX", submissions(env, total // 3))

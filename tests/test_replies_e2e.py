@@ -12,7 +12,8 @@ import pytest
 
 from intake.samples import CONTRIBUTORS, DOCX, Contributor, make_docx, make_message
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import IntakeEnv
 from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.dovecot
@@ -24,17 +25,8 @@ trusted_authserv_ids = ["mx.itu.int"]
 
 
 @pytest.fixture
-def env(dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> IntakeEnv:
-    return write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-        extra=SCREENING,
-    )
+def env(make_env: MakeEnv, smtp_sink: SmtpSink) -> IntakeEnv:
+    return make_env(smtp_port=smtp_sink.port, extra=SCREENING)
 
 
 def person(i: int) -> Contributor:
@@ -335,29 +327,11 @@ def test_non_ascii_names_and_injection_attempts(
 
 
 def test_two_processes_on_one_database_never_share_a_number_or_a_reply(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+    dovecot: Dovecot, make_env: MakeEnv, tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
     """Two pollers, each on its own folder, accept documents into one event at once."""
-    first = write_config(
-        tmp_path / "a",
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-        imap_extra='folder = "INBOX"',
-    )
-    second = write_config(
-        tmp_path / "b",
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-        imap_extra='folder = "Second"',
-    )
+    first = make_env(tmp_path / "a", smtp_port=smtp_sink.port, imap_extra='folder = "INBOX"')
+    second = make_env(tmp_path / "b", smtp_port=smtp_sink.port, imap_extra='folder = "Second"')
     event = first.settings().event
     abstract = "An abstract about interoperability."
     for folder, offset in (("INBOX", 0), ("Second", 100)):
@@ -395,18 +369,9 @@ def test_two_processes_on_one_database_never_share_a_number_or_a_reply(
 
 
 def test_the_secretariat_gets_a_copy_of_each_reply(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink
+    dovecot: Dovecot, make_env: MakeEnv, smtp_sink: SmtpSink
 ) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-        extra='[event.replies]\ncopy_to = ["Secretariat@ITU.example"]\n',
-    )
+    env = make_env(smtp_port=smtp_sink.port, extra='[event.replies]\ncopy_to = ["Secretariat@ITU.example"]\n')
     cases = mailbox(env)
     dovecot.append_many("INBOX", [cases[n] for n in ("valid", "invalid")])  # type: ignore[misc]
     env.run("poll", "--once", check=True)

@@ -16,6 +16,7 @@ import pytest
 
 from intake.samples import CONTRIBUTORS, DOCX, Contributor, make_docx, make_message
 from tests.support.dovecot import Dovecot
+from tests.support.fixtures import MakeEnv
 from tests.support.intake_env import IntakeEnv, write_config
 from tests.support.smtp import SmtpSink
 
@@ -25,16 +26,8 @@ ABSTRACT = "A short abstract of the contribution about metaverse interoperabilit
 
 
 @pytest.fixture
-def env(dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> IntakeEnv:
-    return write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-    )
+def env(make_env: MakeEnv, smtp_sink: SmtpSink) -> IntakeEnv:
+    return make_env(smtp_port=smtp_sink.port)
 
 
 AUTHOR = Contributor("Ana Petrović", "ana@example-univ.org", CONTRIBUTORS[0].organization, "Serbia")

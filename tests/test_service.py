@@ -12,27 +12,18 @@ import pytest
 
 from tests.support.corpus import mixed
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import config_on
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.dovecot
 
+# Neither the poll nor the outbox runs on its schedule within a test: only IDLE can bring mail in.
+HOURLY = "poll_interval = 3600\noutbox_interval = 3600"
 
-def test_run_polls_on_schedule_and_survives_the_server_dying(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path
-) -> None:
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        extra="",
-        imap_extra="",
-    )
-    text = env.config_path.read_text().replace("[service]", "[service]\npoll_interval = 5")
-    env.config_path.write_text(text)
+
+def test_run_polls_on_schedule_and_survives_the_server_dying(dovecot: Dovecot, make_env: MakeEnv) -> None:
+    env = make_env(service="poll_interval = 5")
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(10, with_faults=False)])
     process = env.popen("run")
     try:
@@ -52,27 +43,10 @@ def test_run_polls_on_schedule_and_survives_the_server_dying(
     assert "intake stopped" in stderr
 
 
-def _set(env, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Add settings to the [service] and [imap] tables of a test config."""
-    config = env.config_path.read_text()
-    service, imap = text.split("|")
-    config = config.replace("[service]", "[service]\n" + service, 1).replace("[imap]", "[imap]\n" + imap, 1)
-    env.config_path.write_text(config)
-
-
 def test_idle_picks_up_new_mail_without_waiting_for_the_poll(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+    dovecot: Dovecot, make_env: MakeEnv, smtp_sink
 ) -> None:  # type: ignore[no-untyped-def]
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-    )
-    _set(env, "poll_interval = 3600\noutbox_interval = 3600|idle = true")
+    env = make_env(smtp_port=smtp_sink.port, service=HOURLY, imap_extra="idle = true")
     process = env.popen("run")
     try:
         # However the start-up poll and the watcher's IDLE interleave with this
@@ -91,24 +65,15 @@ def test_idle_picks_up_new_mail_without_waiting_for_the_poll(
 
 
 def test_mail_arriving_while_a_poll_runs_is_not_left_for_the_next_poll(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+    dovecot: Dovecot, make_env: MakeEnv, smtp_sink
 ) -> None:  # type: ignore[no-untyped-def]
     """IDLE announces a message that comes while a poll is running; that
     announcement must not be dropped (APScheduler skips a run of a job that is
     still running), or the message waits for the next poll, an hour away here."""
     import sqlalchemy as sa
 
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-    )
-    _set(env, "poll_interval = 3600\noutbox_interval = 3600|idle = true")
-    engine = sa.create_engine(migrated_url)
+    env = make_env(smtp_port=smtp_sink.port, service=HOURLY, imap_extra="idle = true")
+    engine = sa.create_engine(env.database_url)
 
     def recorded() -> int:
         with engine.connect() as connection:
@@ -143,7 +108,7 @@ def test_a_second_run_on_one_sqlite_database_is_refused(dovecot: Dovecot, tmp_pa
 
     url = f"sqlite:///{tmp_path / 'one.db'}"
     db.upgrade(url)
-    env = write_config(tmp_path, dovecot.host, dovecot.port, dovecot.user, dovecot.password, url)
+    env = config_on(dovecot, tmp_path, url)
     first = env.popen("run")
     try:
         wait_until(lambda: any(tmp_path.glob("one.db.poller-*.lock")), timeout=30)
@@ -163,7 +128,7 @@ def test_a_second_run_on_one_sqlite_database_is_refused(dovecot: Dovecot, tmp_pa
 
 
 def test_metrics_healthz_status_and_json_logs(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+    dovecot: Dovecot, make_env: MakeEnv, tmp_path: Path, smtp_sink
 ) -> None:  # type: ignore[no-untyped-def]
     import json
     import urllib.error
@@ -175,16 +140,10 @@ def test_metrics_healthz_status_and_json_logs(
     from intake.demo import free_port
 
     port = free_port()
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
+    env = make_env(
         smtp_port=smtp_sink.port,
+        service=f"poll_interval = 2\noutbox_interval = 1\nmax_backoff = 5\nmetrics_port = {port}",
     )
-    _set(env, f"poll_interval = 2\noutbox_interval = 1\nmax_backoff = 5\nmetrics_port = {port}|")
     dovecot.append_many("INBOX", [(s.raw, s.received_at) for s in mixed(40)])
     log = tmp_path / "service.log"
     process = env.popen("--log-format", "json", "run", log=log)
@@ -249,22 +208,14 @@ def test_metrics_healthz_status_and_json_logs(
 
 
 def test_one_service_runs_several_events(
-    dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink
+    dovecot: Dovecot, make_env: MakeEnv, tmp_path: Path, smtp_sink
 ) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     from intake.samples import CONTRIBUTORS, DOCX, make_docx, make_message
     from tests.support.intake_env import EVENT
 
-    env = write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-    )
+    env = make_env(smtp_port=smtp_sink.port, service="poll_interval = 2\noutbox_interval = 1")
     second = (
         EVENT.replace("[event]", "[[events]]")
         .replace('id = "jca-mv-2"', 'id = "sg20-2026"')
@@ -274,7 +225,6 @@ def test_one_service_runs_several_events(
     )
     config = env.config_path.read_text().replace("[event]", "[[events]]", 1)
     config += second + '\n[events.imap]\nfolder = "SG20"\n'
-    config = config.replace("[service]", "[service]\npoll_interval = 2\noutbox_interval = 1", 1)
     env.config_path.write_text(config)
     who = CONTRIBUTORS[0]
     for folder, address in (("INBOX", "tsbjcamv@itu.int"), ("SG20", "tsbsg20@itu.int")):

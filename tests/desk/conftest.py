@@ -21,7 +21,8 @@ from intake import db
 from intake.cli import main
 from intake.samples import CONTRIBUTORS, DOCX, Contributor, make_docx, make_message
 from tests.support.dovecot import Dovecot
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import IntakeEnv
 from tests.support.smtp import SmtpSink
 
 SCREENING = """
@@ -69,17 +70,8 @@ class Mail:
 
 
 @pytest.fixture
-def env(dovecot: Dovecot, migrated_url: str, tmp_path: Path, smtp_sink: SmtpSink) -> IntakeEnv:
-    return write_config(
-        tmp_path,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        migrated_url,
-        smtp_port=smtp_sink.port,
-        extra=SCREENING,
-    )
+def env(make_env: MakeEnv, smtp_sink: SmtpSink) -> IntakeEnv:
+    return make_env(smtp_port=smtp_sink.port, extra=SCREENING)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from tests.desk.test_web import (
 from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.dovecot import Dovecot
 from tests.support.fixtures import _serve
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.intake_env import IntakeEnv, config_on
 from tests.support.smtp import SmtpSink, free_port
 from tests.support.waiting import wait_until
 
@@ -72,16 +72,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     server = None
     try:
         db.upgrade(url)
-        env = write_config(
-            tmp,
-            dovecot.host,
-            dovecot.port,
-            dovecot.user,
-            dovecot.password,
-            url,
-            smtp_port=sink.port,
-            extra=SCREENING,
-        )
+        env = config_on(dovecot, tmp, url, smtp_port=sink.port, extra=SCREENING)
         mail = Mail(env, dovecot)
         p = [person(i) for i in range(6)]
         flagged, flagged_docx = {"X-Spam-Flag": "YES"}, mail.docx("Flagged", p[3])

@@ -15,7 +15,6 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -25,7 +24,8 @@ from intake import db
 from intake.desk import throttle
 from intake.models import AuditEvent, SignInThrottle
 from tests.desk.test_web import Client, _wait_for
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.fixtures import MakeEnv
+from tests.support.intake_env import IntakeEnv
 from tests.support.smtp import free_port
 
 ANNA, ANNA_PASSWORD = "anna", "correct horse battery"
@@ -61,9 +61,9 @@ class Server:
 
 
 @pytest.fixture
-def server(migrated_url: str, tmp_path: Path) -> Iterator[Server]:
+def server(make_env: MakeEnv) -> Iterator[Server]:
     # No mail server is reached by `intake web`; the IMAP settings are never used.
-    env = write_config(tmp_path, "127.0.0.1", 1, "nobody", "unused", migrated_url)
+    env = make_env(imap=False)
     added = subprocess.run(
         env.command("user", "add", ANNA, "--role", "admin", "--password-stdin", "--as", "setup"),
         input=ANNA_PASSWORD + "\n",

@@ -28,7 +28,7 @@ from intake.models import InboundMessage, WebSession
 from tests.desk.conftest import SCREENING, Mail, body, person, received
 from tests.support.dovecot import Dovecot
 from tests.support.fixtures import _serve
-from tests.support.intake_env import IntakeEnv, write_config
+from tests.support.intake_env import IntakeEnv, config_on
 from tests.support.smtp import SmtpSink, free_port
 from tests.support.waiting import wait_until
 
@@ -57,16 +57,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     sink = SmtpSink().start()
     url = f"sqlite:///{tmp / 'intake.db'}"
     db.upgrade(url)
-    env = write_config(
-        tmp,
-        dovecot.host,
-        dovecot.port,
-        dovecot.user,
-        dovecot.password,
-        url,
-        smtp_port=sink.port,
-        extra=SCREENING,
-    )
+    env = config_on(dovecot, tmp, url, smtp_port=sink.port, extra=SCREENING)
     mail = Mail(env, dovecot)
     p = [person(i) for i in range(4)]
     mail.deliver(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from intake.config import Settings, load_settings
 
@@ -94,7 +94,10 @@ def write_config(
     smtp_port: int = 1,
     extra: str = "",
     imap_extra: str = "",
+    service: str = "",
 ) -> IntakeEnv:
+    """A config file in `directory` for this IMAP server and database. `service` and `imap_extra`:
+    more lines of the [service] and [imap] tables; `extra`: tables after [event]."""
     directory.mkdir(parents=True, exist_ok=True)
     data_dir = directory / "data"
     config_path = directory / "intake.toml"
@@ -103,6 +106,7 @@ def write_config(
 [service]
 data_dir = "{data_dir}"
 database_url = "{database_url}"
+{service}
 
 [imap]
 host = "{imap_host}"
@@ -125,3 +129,23 @@ timeout = 5
         encoding="utf-8",
     )
     return IntakeEnv(config_path, data_dir, database_url)
+
+
+class MailServer(Protocol):
+    """A test IMAP server's account (tests.support.dovecot.Dovecot is one)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+
+
+def config_on(server: MailServer, directory: Path, database_url: str, **more: Any) -> IntakeEnv:
+    """write_config for this test IMAP server's account; `more` as write_config's keywords."""
+    return write_config(
+        directory, server.host, server.port, server.user, server.password, database_url, **more
+    )
