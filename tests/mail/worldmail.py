@@ -39,8 +39,14 @@ def _codec(charset: str) -> str:
     )
 
 
-def _with_docx(head: bytes, filename_header: bytes, text: bytes = b"Please find my contribution.") -> bytes:
-    docx = submission("Interoperability of virtual worlds", PEOPLE["author"])
+def _with_docx(
+    head: bytes,
+    filename_header: bytes,
+    title: str,
+    text: bytes = b"Please find my contribution.",
+) -> bytes:
+    # Each case's document has a title of its own: the same file twice is a resend (already_numbered).
+    docx = submission(title, PEOPLE["author"])
     return (
         head
         + headers("MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{BOUNDARY}"')
@@ -73,6 +79,7 @@ def gbk_under_gb2312() -> WorldCase:
             "X-Mailer: Foxmail 7.2",
         ),
         f"Content-Disposition: attachment; filename*=gb2312''{quoted}".encode(),
+        "Interoperability of virtual worlds",
     )
     return WorldCase(
         "gbk_under_gb2312", "Foxmail: GBK text labelled gb2312", raw, "accepted", subject, "陶喆", (filename,)
@@ -90,6 +97,7 @@ def gbk_encoded_word_file_name() -> WorldCase:
             "Message-ID: <gbk-2@example.cn>",
         ),
         f'Content-Disposition: attachment; filename="{_b(filename, "gb2312")}"'.encode(),
+        "Digital identity across virtual worlds",
     )
     return WorldCase(
         "gbk_encoded_word_file_name", "Outlook: RFC 2047 gb2312 file name", raw, "accepted",
@@ -165,7 +173,7 @@ def raw_8bit_declared_charset() -> WorldCase:
         + f"Date: {DATE}".encode() + NL
         + b"Message-ID: <raw8-1@example.cn>" + NL
     )  # fmt: skip
-    docx = submission("Interoperability of virtual worlds", PEOPLE["author"])
+    docx = submission("Avatars that travel between virtual worlds", PEOPLE["author"])
     raw = (
         head
         + headers("MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{BOUNDARY}"', "")
