@@ -21,6 +21,10 @@ A hostile file must not take the poll down with it:
   `EXAMINE_TIMEOUT` is replaced, and that message is examined again in the fresh
   worker; a message that loses its worker a second time is quarantined with the
   finding `message.worker_lost`, never retried forever;
+- a worker that dies while it starts (before it has read what to run: the start
+  then fails with a broken pipe) is started again, `START_ATTEMPTS` times at most;
+  after that the poll stops with `ExamineError`, one line, and nothing recorded of
+  the batch (the next poll takes it again);
 - each worker watches the poller's process (a pidfd) and exits when it is gone:
   kill -9 of the poller leaves no worker behind.
 """
@@ -172,6 +176,13 @@ def _serve(
 
 
 # --- the poller side --------------------------------------------------------------------------
+START_ATTEMPTS = 5
+
+
+class ExamineError(Exception):
+    """No worker process could be started: the poll stops, and says why."""
+
+
 class _Worker:
     """One worker process and the pipe to it. One message at a time, so that when a worker
     dies, the message it died on is known."""
@@ -187,8 +198,13 @@ class _Worker:
             name="intake-examine",
             daemon=True,
         )
-        self.process.start()
-        child.close()
+        try:
+            self.process.start()
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            child.close()
         self.task: tuple[int, float] | None = None  # (index in the batch, when it was sent)
 
     def kill(self) -> None:
@@ -287,7 +303,7 @@ class Examiner:
 
     def _run(self, examination: Examination) -> None:
         while len(self._pool) < self.workers:
-            self._pool.append(_Worker(self))
+            self._pool.append(self._start())
         todo = deque(range(len(examination.messages)))
         losses: Counter[int] = Counter()
         while todo or any(w.task is not None for w in self._pool):
@@ -338,4 +354,18 @@ class Examiner:
         else:
             log.warning("UID %s: %s; examining it again in a fresh worker", message.uid, why)
         worker.kill()
-        self._pool[self._pool.index(worker)] = _Worker(self)
+        self._pool[self._pool.index(worker)] = self._start()
+
+    def _start(self) -> _Worker:
+        """A fresh worker. One killed while it starts makes the start fail (a broken pipe:
+        it never read what to run); another is started, a few times at most."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return _Worker(self)
+            except OSError as exc:
+                if attempt == START_ATTEMPTS:
+                    raise ExamineError(
+                        f"no worker process could be started ({START_ATTEMPTS} attempts; the last: {exc})"
+                    ) from exc
+                log.warning("a worker process died while it started (%s); starting another", exc)
+        raise AssertionError("unreachable")

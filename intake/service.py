@@ -47,6 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from intake import db
 from intake.config import Settings
+from intake.examine import ExamineError
 from intake.lease import PollerLock
 from intake.mailbox import Mailbox, MailboxError
 from intake.metrics import ServiceState, serve
@@ -172,7 +173,7 @@ class EventRunner:
                 report = poll_once(
                     self.settings, self.service.sessions, self.service.store, should_stop=self.stopping.is_set
                 )
-        except (MailboxError, StoreError) as exc:
+        except (MailboxError, StoreError, ExamineError) as exc:
             self._poll_failed(f"{self.id}: poll failed: {exc}")
             return
         except SQLAlchemyError as exc:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from intake import db
+from intake import examine as examine_module
 from intake.config import load_settings
 from intake.examine import IN_PROCESS_BELOW, WORKER_ADDRESS_SPACE, Examiner, examine
 from intake.mailbox import RawMessage
@@ -117,3 +118,37 @@ def test_the_examine_stage_does_not_load_the_database_layer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_worker_that_dies_while_it_starts_is_started_again_then_the_poll_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed before it has read what to run makes its start fail with a broken
+    pipe (seen in the fault suite: kill -9 of every busy worker, fresh ones included).
+    The start is tried again; when it keeps failing, the poll stops with ExamineError (the
+    CLI's one line, exit 1), never a BrokenPipeError that `main` took for `intake log | head`
+    and answered with exit 0 and nothing recorded. The failure is simulated at the start:
+    the moment a real kill lands inside it cannot be chosen."""
+    settings = _settings(tmp_path)
+    start = examine_module._Worker.__init__
+    failures = {"left": 2}
+
+    def dying_start(self, examiner) -> None:  # type: ignore[no-untyped-def]
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise BrokenPipeError(32, "Broken pipe")
+        start(self, examiner)
+
+    monkeypatch.setattr(examine_module._Worker, "__init__", dying_start)
+    messages = _messages(IN_PROCESS_BELOW)
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        found = examiner.submit(messages).results()
+    assert [e.message.uid for e in found] == [m.uid for m in messages]
+    assert failures["left"] == 0
+
+    failures["left"] = examine_module.START_ATTEMPTS
+    with (
+        Examiner(settings.event, 2**30, workers=1) as examiner,
+        pytest.raises(examine_module.ExamineError, match="no worker process could be started"),
+    ):
+        examiner.submit(messages).results()

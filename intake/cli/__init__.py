@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 from collections.abc import Callable, Sequence
 
@@ -107,9 +108,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("intake: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `intake log | head`: the reader has all it wanted
+    except BrokenPipeError as exc:
+        if not _stdout_gone():  # a pipe of our own broke (a worker's): a failure, said as one
+            print(f"intake: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        # `intake log | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _stdout_gone() -> bool:
+    """Whether the reader of our standard output has gone: the write end of a pipe whose
+    reader closed polls as POLLERR (a file, a terminal or /dev/null never do)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ log = logging.getLogger("intake")
 
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """One full cycle: record new mail, deliver the replies due, copy them to Sent."""
+    from intake.examine import ExamineError
     from intake.lease import PollerLock
     from intake.pipeline import PollReport, deliver, poll_once
     from intake.store import BlobStore
@@ -29,13 +30,16 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         report = PollReport()
         with PollerLock(engine, settings.imap.mailbox_key, settings.imap.folder) as lock:
             if lock.held:
-                report = poll_once(
-                    settings,
-                    sessions,
-                    BlobStore(settings.data_dir),
-                    # the replies of each batch recorded go out while the workers examine the next
-                    between=lambda mailbox, report: deliver(settings, sessions, report, mailbox),
-                )
+                try:
+                    report = poll_once(
+                        settings,
+                        sessions,
+                        BlobStore(settings.data_dir),
+                        # the replies of each batch recorded go out while the workers examine the next
+                        between=lambda mailbox, report: deliver(settings, sessions, report, mailbox),
+                    )
+                except ExamineError as exc:
+                    raise Failure(f"poll stopped: {exc}") from exc
                 log.info("poll done: %s", report.summary())
             else:
                 log.warning("%s is polling this mailbox now; this run only sends replies", lock.holder())

@@ -246,7 +246,7 @@ def test_a_message_that_kills_its_worker_twice_is_quarantined(
     finally:
         book.close()
     uids = [uid for _, uid, _ in rows]
-    assert len(uids) == len(set(uids)) == len(batch), f"every message recorded once: {rows}"
+    assert len(uids) == len(set(uids)) == len(batch), f"every message recorded once: {rows}\n{stderr}"
     assert killed >= 2 and lost, f"{killed} workers killed, findings on {lost}:\n{stderr}"
     assert all(status == "quarantined" for row_id, _, status in rows if row_id in lost), rows
     assert "a second time; it is quarantined" in stderr, stderr
