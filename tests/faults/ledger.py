@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from imapclient.exceptions import IMAPClientError
 from sqlalchemy import Engine, create_engine, func, select, text, update
 
 from intake import db
@@ -249,7 +250,15 @@ class Ledger:
             ]
             present: set[tuple[str, int, int]] = set()
             for name in names:
-                info = client.select_folder(name, readonly=True)
+                try:
+                    info = client.select_folder(name, readonly=True)
+                except IMAPClientError as exc:
+                    # A kill -9 of Dovecot in the middle of CREATE can leave a name that
+                    # LIST shows without \Noselect and SELECT refuses: a folder that holds
+                    # no mail (the next poll must create it and file; check() then sees that).
+                    if "doesn't exist" not in str(exc):
+                        raise
+                    continue
                 validity = int(info[b"UIDVALIDITY"])
                 uids = sorted(client.search("ALL"))
                 is_sent = name == SENT_FOLDER
