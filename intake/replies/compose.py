@@ -54,7 +54,7 @@ from email.headerregistry import (
     UnstructuredHeader,
 )
 from email.message import EmailMessage
-from email.policy import Policy
+from email.policy import EmailPolicy, Policy
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -300,7 +300,7 @@ class _Mailbox(UniqueAddressHeader):
         return f"{self.name}: {encoded} <{addresses[0].addr_spec}>{policy.linesep}"
 
 
-def _policy() -> Policy:
+def _policy() -> EmailPolicy[EmailMessage]:
     # A registry of our own: HeaderRegistry instances are shared by the stdlib
     # policies, and mapping a type on the shared one would change every policy.
     # The registry mixes BaseHeader into each class, hence the casts.
@@ -621,7 +621,8 @@ def _boundary(parts: Sequence[str | bytes]) -> str:
     """A boundary as the stdlib's generator makes one, found in none of the parts."""
     while True:
         boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
-        if not any((boundary if isinstance(p, str) else boundary.encode()) in p for p in parts):
+        as_bytes = boundary.encode()
+        if not any(boundary in p if isinstance(p, str) else as_bytes in p for p in parts):
             return boundary
 
 
