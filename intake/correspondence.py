@@ -74,16 +74,14 @@ def our_replies(session: Session, event: EventSettings, ids: Iterable[str]) -> s
     per 500 ids."""
     from sqlalchemy import select
 
+    from intake.db import in_lists
     from intake.models import Reply
 
-    wanted = sorted(set(ids))
     found: set[str] = set()
-    for start in range(0, len(wanted), 500):
+    for chunk in in_lists(ids):
         found.update(
             session.scalars(
-                select(Reply.rfc_message_id).where(
-                    Reply.event == event.id, Reply.rfc_message_id.in_(wanted[start : start + 500])
-                )
+                select(Reply.rfc_message_id).where(Reply.event == event.id, Reply.rfc_message_id.in_(chunk))
             )
         )
     return found

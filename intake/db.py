@@ -7,12 +7,23 @@ poller); PostgreSQL is the production database (through psycopg 3).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+V = TypeVar("V", str, int)
+IN_LIST = 500  # values per IN (...) list: well under SQLite's limit on bound parameters
+
+
+def in_lists(values: Iterable[V]) -> Iterator[list[V]]:
+    """The distinct values, sorted, in lists of at most IN_LIST: one indexed query each."""
+    wanted = sorted(set(values))
+    for start in range(0, len(wanted), IN_LIST):
+        yield wanted[start : start + IN_LIST]
 
 
 def normalise_url(url: str) -> str:

@@ -359,13 +359,14 @@ class Examiner:
     def _start(self) -> _Worker:
         """A fresh worker. One killed while it starts makes the start fail (a broken pipe:
         it never read what to run); another is started, a few times at most."""
-        for attempt in range(1, START_ATTEMPTS + 1):
+        for _ in range(START_ATTEMPTS - 1):
             try:
                 return _Worker(self)
             except OSError as exc:
-                if attempt == START_ATTEMPTS:
-                    raise ExamineError(
-                        f"no worker process could be started ({START_ATTEMPTS} attempts; the last: {exc})"
-                    ) from exc
                 log.warning("a worker process died while it started (%s); starting another", exc)
-        raise AssertionError("unreachable")
+        try:
+            return _Worker(self)
+        except OSError as exc:
+            raise ExamineError(
+                f"no worker process could be started ({START_ATTEMPTS} attempts; the last: {exc})"
+            ) from exc

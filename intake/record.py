@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings
 from intake.correspondence import answering
+from intake.db import in_lists
 from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
 from intake.examine import Examined
 from intake.findings import Found
@@ -73,9 +74,7 @@ class Recorded:
 def recorded_uids(session: Session, place: Place, uids: Iterable[int]) -> dict[int, tuple[int, str]]:
     """Which of these UIDs are already recorded here: uid -> (row id, status)."""
     found: dict[int, tuple[int, str]] = {}
-    uid_list = list(uids)
-    for start in range(0, len(uid_list), 500):
-        chunk = uid_list[start : start + 500]
+    for chunk in in_lists(uids):
         rows = session.execute(
             select(InboundMessage.uid, InboundMessage.id, InboundMessage.status).where(
                 InboundMessage.mailbox == place.mailbox,
@@ -315,13 +314,12 @@ def _earlier_copies(session: Session, place: Place, batch: Sequence[Examined]) -
     message_ids = {e.inbound.message_id for e in batch if e.inbound is not None and e.inbound.message_id}
     candidates: list[InboundMessage] = []
     for column, values in ((InboundMessage.sha256, digests), (InboundMessage.message_id, message_ids)):
-        wanted = sorted(values)
-        for start in range(0, len(wanted), 500):
+        for chunk in in_lists(values):
             candidates += session.scalars(
                 select(InboundMessage).where(
                     InboundMessage.event == place.event,
                     InboundMessage.status != str(MessageStatus.DUPLICATE),
-                    column.in_(wanted[start : start + 500]),
+                    column.in_(chunk),
                 )
             ).all()
     first_by_digest: dict[str, InboundMessage] = {}

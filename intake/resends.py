@@ -30,6 +30,7 @@ from datetime import UTC
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from intake.db import in_lists
 from intake.domain import DocumentRole, DocumentStatus, MessageStatus
 from intake.findings import found
 from intake.models import Document, InboundMessage
@@ -59,15 +60,14 @@ def registered(
 
     One indexed query per 500 digests; `besides_message`: leave that message's own
     documents out (a message judged again is not a resend of itself)."""
-    wanted = sorted(set(digests))
     found: dict[str, Registration] = {}
-    for start in range(0, len(wanted), 500):
+    for chunk in in_lists(digests):
         query = (
             select(Document.id, Document.sha256, Document.number, InboundMessage.received_at)
             .join(InboundMessage, Document.message_id == InboundMessage.id)
             .where(
                 InboundMessage.event == event_id,
-                Document.sha256.in_(wanted[start : start + 500]),
+                Document.sha256.in_(chunk),
                 Document.number.is_not(None),
                 Document.status == str(DocumentStatus.ACCEPTED),
             )

@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.config import EventSettings
+from intake.db import in_lists
 from intake.domain import ReplyKind, ReplyStatus, reply_kind
 from intake.findings import Severity
 from intake.models import InboundMessage, Reply
@@ -117,12 +118,11 @@ class RateLimits:
         cls, session: Session, event: EventSettings, recipients: Iterable[str], now: datetime
     ) -> RateLimits:
         limits = cls(event.replies.daily_cap)
-        wanted = sorted({r.lower() for r in recipients})
-        for start in range(0, len(wanted), 500):
+        for chunk in in_lists(r.lower() for r in recipients):
             rows = session.execute(
                 select(Reply.recipient, Reply.kind, Reply.signature, func.count())
                 .where(
-                    Reply.recipient.in_(wanted[start : start + 500]),
+                    Reply.recipient.in_(chunk),
                     Reply.event == event.id,
                     Reply.created_at >= now - WINDOW,
                     Reply.status.in_([str(s) for s in cls.COUNTED]),
