@@ -181,7 +181,8 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def _server_text(exc: BaseException) -> str:
+def failure_text(exc: BaseException) -> str:
+    """One line on why sending failed: the server's answer, or the TLS or network error."""
     tls = _tls_failure(exc)
     if isinstance(tls, ssl.SSLCertVerificationError):
         exc = tls
@@ -196,11 +197,6 @@ def _server_text(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split())
     return text[:_ERROR_CHARS]
-
-
-def failure_text(exc: BaseException) -> str:
-    """One line on why sending failed: the server's answer, or the TLS or network error."""
-    return _server_text(exc)
 
 
 def send_now(smtp: SmtpSettings, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
@@ -485,21 +481,21 @@ async def deliver_pending_async(
                     if is_transient(exc):
                         # The server is down, not this reply at fault: it stays due,
                         # with no attempt counted, and the next run sends it.
-                        unreachable = _server_text(exc)
+                        unreachable = failure_text(exc)
                         _release(session_factory, job, worker, unreachable)
                         log.warning("outbox: SMTP server unreachable, replies wait: %s", unreachable)
                         break
                     _mark_failed_attempt(
-                        session_factory, job, worker, now_fn(), _server_text(exc), False, max_attempts
+                        session_factory, job, worker, now_fn(), failure_text(exc), False, max_attempts
                     )
                     failed += 1
-                    log.error("outbox: cannot use the SMTP server: %s", _server_text(exc))
+                    log.error("outbox: cannot use the SMTP server: %s", failure_text(exc))
                     break
             try:
                 await client.sendmail(envelope_from, [job.recipient, *copies], job.raw)
             except Exception as exc:
                 transient = is_transient(exc)
-                error = _server_text(exc)
+                error = failure_text(exc)
                 if _mark_failed_attempt(
                     session_factory, job, worker, now_fn(), error, transient, max_attempts
                 ):
