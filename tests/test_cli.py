@@ -270,7 +270,7 @@ def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
         )
 
     def said() -> str:
-        return f"the demo (exit {process.poll()}) said:\n{log.read_text(encoding='utf-8')[-3000:]}"
+        return f"the demo (exit {process.poll()}) said:\n{log.read_text(encoding='utf-8')[-12000:]}"
 
     def sign_in_printed() -> re.Match[str] | None:
         if process.poll() is not None:
@@ -300,6 +300,8 @@ def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # where each thread is stuck, into the log
+            wait_until(lambda: "in <module>" in log.read_text(encoding="utf-8"), 30)
             process.kill()
             process.wait()
     assert process.returncode == 0, said()
@@ -320,3 +322,24 @@ def columns(row: str) -> dict[int, str]:
         found[column] = char
         column += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
     return found
+
+
+def test_sigusr1_prints_where_each_thread_of_a_running_command_is(tmp_path: Path) -> None:
+    """An operator's (and the demo test's) way to see why a process does not stop: the stack of
+    every thread on stderr, and the command goes on running."""
+    from tests.precheck.conftest import start_page, stop_page
+
+    page = start_page(tmp_path)
+    try:
+        page.process.send_signal(signal.SIGUSR1)
+        wait_until(
+            # the main thread comes last, its outermost frame last of all
+            lambda: "in <module>" in page.log.read_text(encoding="utf-8"),
+            60,
+            lambda: f"no stacks on stderr after SIGUSR1; it said: {page.log.read_text(encoding='utf-8')}",
+        )
+        dump = page.log.read_text(encoding="utf-8")
+        assert "Current thread" in dump and "waitress" in dump and "intake/cli/__init__.py" in dump, dump
+        assert page.process.poll() is None, "SIGUSR1 stopped the command"
+    finally:
+        stop_page(page)
