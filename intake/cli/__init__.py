@@ -10,6 +10,7 @@ what they share (exit codes, logging, database sessions).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import os
 import select
@@ -88,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # `kill -USR1 PID` prints where every thread of a running command is, to its stderr: what an
     # operator (or a test) needs to see why a process does not stop or does not move on.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Not where standard error is no file (main() called in-process under a test's capture).
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
