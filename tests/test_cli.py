@@ -247,6 +247,12 @@ def _serves_the_page(command: str, cwd: Path, env: dict[str, str]) -> None:
         server.wait(timeout=30)
 
 
+_WITH_CTRL_C = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'intake'; runpy.run_module('intake', run_name='__main__', alter_sys=True)"
+)
+
+
 def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
     """`intake demo --dashboard`: the printed sign-in works on the printed port, and Ctrl-C stops
     everything. On a loaded machine the demo's poll and the server's start take their time, so
@@ -261,7 +267,9 @@ def test_the_demo_can_leave_the_dashboard_running(tmp_path: Path) -> None:
     log = tmp_path / "demo.log"
     with log.open("w", encoding="utf-8") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "intake", "demo", "--dir", str(tmp_path / "demo"), "--dashboard"]
+            # Ctrl-C as a terminal gives it: a test runner started in the background (`cmd &` in a
+            # script) hands its children SIGINT ignored, and Python then leaves it ignored.
+            [sys.executable, "-c", _WITH_CTRL_C, "demo", "--dir", str(tmp_path / "demo"), "--dashboard"]
             + ["--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
