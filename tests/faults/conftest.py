@@ -37,6 +37,15 @@ class Scale:
     outages: int  # rounds of each server or database outage
     recoveries: int  # Dovecot killed under `intake run` during filing, then back
 
+    def outage_rounds(self, landed: Callable[[], int]) -> Iterator[int]:
+        """Round numbers for an outage test: `outages` of them, then more (five at most) until
+        `landed()` counts a fault. A round whose fault comes after the command ended tests
+        nothing, and on a quiet machine a short poll can end first."""
+        n = 0
+        while n < self.outages or (landed() == 0 and n < self.outages + 5):
+            yield n
+            n += 1
+
 
 SCALE = Scale(
     kill_iterations=_number("INTAKE_KILL_ITERATIONS", 2, 100),

@@ -83,13 +83,9 @@ def test_sessions_terminated_mid_poll(
 ) -> None:
     ledger, postgres = pg
     rng = random.Random(f"{scale.seed}/{request.node.name}")
-    n = 0
-    # A poll of 30 messages is over in a moment on a quiet machine, and a termination that finds
-    # every session idle in the pool misses (the pool replaces it unseen): rounds go on, up to
-    # five more than asked for, until one has landed.
-    while n < scale.outages or (ledger.tally.faults == 0 and n < scale.outages + 5):
+    # A termination that finds every session idle in the pool misses (the pool replaces it unseen).
+    for n in scale.outage_rounds(lambda: ledger.tally.faults):
         ledger.append(mail(30, start=n * 30))
-        n += 1
         target = ledger.recorded() + rng.randrange(1, 20)
         poll = start(ledger.env, "poll", "--once", log_dir=tmp_path / "logs")
         assert reached(ledger.recorded, target, poll)

@@ -55,12 +55,8 @@ def test_imap_server_stopped_mid_poll(
     ledger: Ledger, scale: Scale, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(f"{scale.seed}/{request.node.name}")
-    n = 0
-    # A round misses when the poll ends before the stop; rounds go on (up to five more than
-    # asked for) until one has landed.
-    while n < scale.outages or (ledger.tally.faults == 0 and n < scale.outages + 5):
+    for n in scale.outage_rounds(lambda: ledger.tally.faults):
         imap_outage_round(ledger, rng, n * 30, tmp_path / "logs")
-        n += 1
     report(request.node.name, ledger.tally.line())
     assert ledger.tally.faults >= 1
 
