@@ -137,3 +137,26 @@ def test_other_instances_survive(dovecot: Dovecot, dovecot_session: Dovecot) -> 
     dovecot.kill()
     assert live_processes_of(dovecot_session)
     assert "INBOX" in dovecot_session.folders()
+
+
+@pytest.mark.parametrize("index", ["list", "folder"])
+def test_start_after_a_kill_removes_the_transaction_logs_newlock(dovecot: Dovecot, index: str) -> None:
+    """A Dovecot killed while it creates or rotates an index's transaction log leaves the new
+    log under `<log>.newlock`; the next Dovecot waits three minutes before it takes that over,
+    and every LIST (the folder list's index) or SELECT of the folder waits with it: the
+    30-second timeouts of the test's own client after a kill in issue 12. start() removes it."""
+    dovecot.append_many("Reports", [(message(1), datetime(2024, 1, 1, tzinfo=UTC))])
+    dovecot.kill()
+    name = "dovecot.list.index.log" if index == "list" else "dovecot.index.log"
+    [log] = [p for p in (dovecot.workdir / "mail").rglob(name) if index == "list" or "Reports" in str(p)]
+    # What the kill leaves mid-creation: the new log, not yet renamed; the old one gone.
+    (log.parent / f"{name}.newlock").write_bytes(b"")
+    log.unlink()
+    removed = dovecot.stale_locks_removed
+
+    dovecot.start()
+
+    with dovecot.client(timeout=10) as c:  # without the removal: TimeoutError after 10 s
+        assert "Reports" in [name for _flags, _delim, name in c.list_folders()]
+        assert c.select_folder("Reports", readonly=True)[b"EXISTS"] == 1
+    assert dovecot.stale_locks_removed == removed + 1

@@ -128,3 +128,35 @@ def test_smtp_server_stopped_mid_delivery(
 
 def _outbox_waits(stderr: str) -> bool:
     return "will retry" in stderr or "unreachable" in stderr
+
+
+def test_a_folder_dovecot_holds_behind_its_own_stale_lock(
+    ledger: Ledger, request: pytest.FixtureRequest
+) -> None:
+    """Dovecot killed while it created a folder's transaction log leaves the new log under
+    `dovecot.index.log.newlock`, and the next Dovecot waits three minutes before it takes that
+    over: every SELECT of the folder waits (issue 12's timeouts after a kill -9). intake gives
+    up after its read_timeout with one clear line and changes nothing; once the lock is gone
+    (by that wait, or by the operator's remedy in docs/operators.md), the next poll does the
+    whole job."""
+    ledger.append(mail(8))
+    config = ledger.env.config_path
+    config.write_text(config.read_text().replace("read_timeout = 20", "read_timeout = 3"))
+    [log] = [p for p in (ledger.dovecot.workdir / "mail").rglob("dovecot.index.log") if "INBOX" in str(p)]
+    lock = log.parent / "dovecot.index.log.newlock"
+    lock.write_bytes(b"")  # what the kill left: the new log, never renamed
+    log.unlink()
+
+    held = ledger.env.run("poll", "--once")
+
+    assert held.returncode == 1 and "Traceback" not in held.stderr, held.stderr
+    [error] = one_line_error(held.stderr)
+    assert f"IMAP server 127.0.0.1:{ledger.dovecot.port}" in error and "did not answer in time" in error, (
+        error
+    )
+    assert ledger.recorded() == 0
+    ledger.note_fault(smtp=False)
+    lock.unlink()
+    ledger.env.run("poll", "--once", check=True)
+    ledger.check()
+    report(request.node.name, ledger.tally.line())

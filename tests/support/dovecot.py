@@ -42,6 +42,9 @@ FETCH_BATCH = 200  # UIDs per FETCH command
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
+# The names of Dovecot's dot-lock files (see Dovecot._remove_stale_locks).
+DOTLOCK_PATTERNS = ("*.lock", "*.newlock")
+
 _APPENDUID = re.compile(rb"\[APPENDUID \d+ ([0-9:,]+)\]")
 
 # Instances whose master is running; killed at interpreter exit so that a crashed
@@ -275,6 +278,51 @@ class Dovecot:
                 text += path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    def diagnose(self) -> str:
+        """What this instance is doing now, for a test that timed out waiting for it: each
+        process with its state and the kernel function it sleeps in (and, as root, its kernel
+        stack and what it holds open in the Maildir), the Maildir's lock, index and list files,
+        and the log's tail."""
+        lines = [f"Dovecot on {self.host}:{self.port}, workdir {self.workdir}"]
+        for pid in self.process_ids():
+            proc = Path("/proc") / str(pid)
+            with contextlib.suppress(OSError):
+                stat = (proc / "stat").read_text()
+                state = stat[stat.rindex(")") + 2 :].split()[0]
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                wchan = (proc / "wchan").read_text()
+                lines.append(f"  pid {pid} {state} wchan={wchan} {cmd.strip()}")
+                with contextlib.suppress(OSError):
+                    lines += [f"    {frame}" for frame in (proc / "stack").read_text().splitlines()]
+                with contextlib.suppress(OSError):
+                    for fd in (proc / "fd").iterdir():
+                        with contextlib.suppress(OSError):
+                            target = os.readlink(fd)
+                            if target.startswith(str(self.workdir / "mail")):
+                                lines.append(f"    fd {fd.name} -> {target}")
+        with contextlib.suppress(OSError):
+            ours = {str(pid) for pid in self.process_ids()}
+            # "N: POSIX ADVISORY WRITE pid dev:inode start end"; a waiter has "->" after "N:".
+            locks = [
+                line
+                for line in Path("/proc/locks").read_text().splitlines()
+                if [f for f in line.split() if f != "->"][4:5] in ([pid] for pid in ours)
+            ]
+            lines.append("  file locks held by these processes (/proc/locks):")
+            lines += [f"    {line}" for line in locks]
+        mail = self.workdir / "mail"
+        interesting = (".lock", "dovecot", "subscriptions", "maildirfolder")
+        for path in sorted(mail.rglob("*")) if mail.is_dir() else ():
+            if any(part in path.name for part in interesting):
+                with contextlib.suppress(OSError):
+                    st = path.lstat()
+                    age = time.time() - st.st_mtime
+                    rel = path.relative_to(mail)
+                    lines.append(f"  {rel} {st.st_size} bytes, ino {st.st_ino}, changed {age:.1f}s ago")
+        lines.append("  log:")
+        lines += [f"    {line}" for line in self.log_tail(40).splitlines()]
+        return "\n".join(lines)
+
     # ------------------------------------------------------------------ internals
 
     def _prepare_workdir(self) -> None:
@@ -366,16 +414,23 @@ service imap-login {{
             (self.workdir / "run" / "master.pid").unlink()
 
     def _remove_stale_locks(self) -> None:
-        """Dot-lock files a killed Dovecot left in the Maildir (dovecot-uidlist.lock). Dovecot
-        takes over one whose writer is dead at once, but not one left empty (killed between
-        creating it and writing its PID): that it waits out for MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT,
-        two minutes, and every command on that folder waits with it. Only this instance uses this
-        Maildir, and it is not running here, so every lock file is stale."""
+        """Dot-lock files a killed Dovecot left in the Maildir. Dovecot takes over a lock whose
+        writer is dead at once only when the file names that writer's PID, and not when it was
+        made in the last two seconds (file-dotlock.c, STALE_PID_CHECK_SECS); otherwise it waits
+        until the lock has not changed for its stale timeout, and every command on that folder
+        (or, for the folder list's index, every LIST) waits with it:
+        - `dovecot-uidlist.lock` (and the other `*.lock`), left empty by a kill between creating
+          it and writing the PID: two minutes (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT);
+        - `dovecot.index.log.newlock` and `dovecot.list.index.log.newlock`: the transaction log
+          being created or rotated is written under this name and renamed when complete, so it
+          never holds a PID: three minutes (MAIL_TRANSACTION_LOG_DOTLOCK_CHANGE_TIMEOUT).
+        Only this instance uses this Maildir, and it is not running here, so each is stale."""
         mail = self.workdir / "mail"
-        for lock in mail.rglob("*.lock") if mail.is_dir() else ():
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-                self.stale_locks_removed += 1
+        for pattern in DOTLOCK_PATTERNS:
+            for lock in mail.rglob(pattern) if mail.is_dir() else ():
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+                    self.stale_locks_removed += 1
 
     def _wait_for_greeting(self) -> None:
         assert self._proc is not None
