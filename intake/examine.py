@@ -6,10 +6,13 @@ no database, no mailbox and no file.
 
 `Examiner` runs `examine` over the batches of a poll. From `IN_PROCESS_BELOW`
 messages on, in worker processes (`[service] workers`, INTAKE_WORKERS; default
-one per core but one), started by the 'forkserver' method with the heavy
-modules already imported, so a worker starts in milliseconds. The poller keeps
-the IMAP session and the database: it submits a batch, records the previous
-one while the workers examine, and takes the results back in UID order.
+one per core but one). Each worker is a Python interpreter of its own
+(`python -c` importing this module), started with only its end of a socket pair
+open: no forkserver and no multiprocessing resource tracker (two more
+interpreters, about 21 MB of the poll's memory with one worker, for nothing a
+worker uses: it takes no lock and no shared memory). The poller keeps the IMAP
+session and the database: it submits a batch, records the previous one while
+the workers examine, and takes the results back in UID order.
 
 A hostile file must not take the poll down with it:
 - each worker runs under an address-space limit (RLIMIT_AS, `WORKER_ADDRESS_SPACE`),
@@ -26,24 +29,27 @@ A hostile file must not take the poll down with it:
   after that the poll stops with `ExamineError`, one line, and nothing recorded of
   the batch (the next poll takes it again);
 - each worker watches the poller's process (a pidfd) and exits when it is gone:
-  kill -9 of the poller leaves no worker behind.
+  kill -9 of the poller leaves no worker behind; Ctrl-C is the poller's to handle
+  (a worker ignores SIGINT, and stops when the poller says so).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
 import resource
 import select
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection, Pipe, wait
 from types import TracebackType
 
 from intake.config import EventSettings
@@ -183,40 +189,72 @@ class ExamineError(Exception):
     """No worker process could be started: the poll stops, and says why."""
 
 
+# What a worker process runs: this module, imported by its name (not run as __main__, so
+# that what it sends back unpickles in the poller as the same classes).
+_WORKER_MAIN = "import sys, intake.examine as e; e.worker_main(int(sys.argv[1]))"
+
+
+def worker_main(fd: int) -> None:
+    """A worker process's entry: read how to examine from the pipe, then serve (`_serve`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the poller's: it stops the workers
+    conn = Connection(fd)
+    try:
+        event, max_message_bytes, poller, address_space = conn.recv()
+    except (EOFError, OSError):
+        return
+    _serve(conn, event, max_message_bytes, poller, address_space)
+
+
 class _Worker:
     """One worker process and the pipe to it. One message at a time, so that when a worker
     dies, the message it died on is known."""
 
     def __init__(self, examiner: Examiner) -> None:
-        context = multiprocessing.get_context("forkserver")
-        # The forkserver imports these once; every worker forked from it has them already.
-        context.set_forkserver_preload(["intake.examine"])
-        self.conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_serve,
-            args=(child, examiner.event, examiner.max_message_bytes, os.getpid(), examiner.address_space),
-            name="intake-examine",
-            daemon=True,
-        )
+        self.conn, child = Pipe()
         try:
-            self.process.start()
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_MAIN, str(child.fileno())],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),),
+            )
         except BaseException:
             self.conn.close()
             raise
         finally:
             child.close()
+        # Readable once the process has ended (None without pidfd: then polled, see `ended`).
+        self.sentinel: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self.sentinel = os.pidfd_open(self.process.pid)
+        try:
+            # A worker that died already makes this a broken pipe: `Examiner._start` tries again.
+            self.conn.send((examiner.event, examiner.max_message_bytes, os.getpid(), examiner.address_space))
+        except BaseException:
+            self.kill()
+            raise
         self.task: tuple[int, float] | None = None  # (index in the batch, when it was sent)
 
+    def ended(self, ready: list[object]) -> bool:
+        if self.sentinel is not None:
+            return self.sentinel in ready
+        return self.process.poll() is not None
+
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
         self.conn.close()
+        if self.sentinel is not None:
+            os.close(self.sentinel)
+            self.sentinel = None
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
             self.conn.send(None)
-        self.process.join(5)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
         self.kill()
 
 
@@ -314,7 +352,8 @@ class Examiner:
                         worker.conn.send(examination.messages[index])
                     worker.task = (index, time.monotonic())
             busy = [w for w in self._pool if w.task is not None]
-            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
+            sentinels = [w.sentinel for w in busy if w.sentinel is not None]
+            ready = wait([w.conn for w in busy] + sentinels, timeout=1.0)
             for worker in busy:
                 assert worker.task is not None
                 index, sent = worker.task
@@ -328,7 +367,7 @@ class Examiner:
                     else:
                         if isinstance(answer, str):
                             why = f"examining it failed ({answer})"
-                elif worker.process.sentinel in ready:
+                elif worker.ended(ready):
                     why = "the worker process died"
                 elif time.monotonic() - sent > self.timeout:
                     why = f"no result in {self.timeout:.0f} s"

@@ -86,15 +86,13 @@ def alive(pid: int) -> bool:
 
 
 def workers(poller: int) -> list[int]:
-    """The examining workers: the children of the poller's forkserver, forked from it."""
-    return [
-        pid for child in children(poller) if _forkserver(child) for pid in children(child) if _forkserver(pid)
-    ]
+    """The examining workers: the poller's children that run intake.examine's worker_main."""
+    return [pid for pid in children(poller) if _examining(pid)]
 
 
-def _forkserver(pid: int) -> bool:
+def _examining(pid: int) -> bool:
     try:
-        return b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"worker_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -165,7 +163,7 @@ def test_kill_9_inside_the_batch_transaction_leaves_nothing_and_no_worker(
     assert ledger.recorded() == 0, (
         "a row of the batch was committed although the poller died before its commit"
     )
-    # ...and no worker, forkserver or resource tracker outlives it.
+    # ...and no process of its tree (the workers) outlives it.
     assert poll_until(lambda: not any(alive(p) for p in tree), timeout=30, every=0.05), (
         f"processes of the killed poller still run: {[p for p in tree if alive(p)]}"
     )
