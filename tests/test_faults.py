@@ -2,8 +2,9 @@
 
 The invariant after each: every message is recorded exactly once, its raw bytes
 are in the store and match their sha256, and every message is filed; nothing is
-deleted from the mailbox. INTAKE_KILL_ITERATIONS (default 20) and
-INTAKE_KILL_MESSAGES (default 500) scale the kill loop for a longer run.
+deleted from the mailbox. The kill loop is short by default (CI) and full with INTAKE_FULL=1,
+as the fault suite's (tests/faults/README.md): INTAKE_KILL_ITERATIONS rounds (4; full 20) of
+INTAKE_KILL_MESSAGES messages each (16; full 25).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from intake import db
 from intake.models import InboundMessage
 from intake.store import BlobStore
+from tests.faults.conftest import number
 from tests.support.corpus import mixed
 from tests.support.dovecot import Dovecot
 from tests.support.fixtures import MakeEnv
@@ -28,8 +30,8 @@ from tests.support.intake_env import IntakeEnv
 
 pytestmark = pytest.mark.dovecot
 
-ITERATIONS = int(os.environ.get("INTAKE_KILL_ITERATIONS", "20"))
-MESSAGES = int(os.environ.get("INTAKE_KILL_MESSAGES", "500"))
+ITERATIONS = number("INTAKE_KILL_ITERATIONS", 4, 20)
+PER_ROUND = number("INTAKE_KILL_MESSAGES", 16, 25)
 
 
 def recorded_count(url: str) -> int:
@@ -70,7 +72,7 @@ def check_invariant(dovecot: Dovecot, env: IntakeEnv, appended: list[bytes]) -> 
 def test_kill_9_at_random_moments(dovecot: Dovecot, make_env: MakeEnv) -> None:
     env = make_env(imap_extra="batch_messages = 10")
     rng = random.Random(int(os.environ.get("INTAKE_KILL_SEED", "20260430")))
-    per_round = MESSAGES // ITERATIONS
+    per_round = PER_ROUND
     appended: list[bytes] = []
     kills = 0
     for round_no in range(ITERATIONS):

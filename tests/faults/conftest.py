@@ -24,7 +24,7 @@ from tests.support.waiting import poll_until
 FULL = os.environ.get("INTAKE_FULL", "") not in ("", "0")
 
 
-def _number(name: str, short: int, full: int) -> int:
+def number(name: str, short: int, full: int) -> int:
     return int(os.environ.get(name, str(full if FULL else short)))
 
 
@@ -48,12 +48,12 @@ class Scale:
 
 
 SCALE = Scale(
-    kill_iterations=_number("INTAKE_KILL_ITERATIONS", 2, 100),
-    messages_per_round=_number("INTAKE_KILL_MESSAGES", 16, 24),
-    seed=_number("INTAKE_KILL_SEED", 20260430, 20260430),
-    cuts=_number("INTAKE_CUT_COUNT", 3, 30),
-    outages=_number("INTAKE_OUTAGE_ROUNDS", 1, 5),
-    recoveries=_number("INTAKE_RECOVERY_ROUNDS", 3, 20),
+    kill_iterations=number("INTAKE_KILL_ITERATIONS", 2, 100),
+    messages_per_round=number("INTAKE_KILL_MESSAGES", 16, 24),
+    seed=number("INTAKE_KILL_SEED", 20260430, 20260430),
+    cuts=number("INTAKE_CUT_COUNT", 3, 30),
+    outages=number("INTAKE_OUTAGE_ROUNDS", 1, 5),
+    recoveries=number("INTAKE_RECOVERY_ROUNDS", 3, 20),
 )
 
 
