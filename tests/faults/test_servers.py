@@ -141,7 +141,9 @@ def test_a_folder_dovecot_holds_behind_its_own_stale_lock(
     whole job."""
     ledger.append(mail(8))
     config = ledger.env.config_path
-    config.write_text(config.read_text().replace("read_timeout = 20", "read_timeout = 3"))
+    text = config.read_text()
+    assert "read_timeout = 20" in text, "the test config's read_timeout changed: update this test"
+    config.write_text(text.replace("read_timeout = 20", "read_timeout = 3"))
     [log] = [p for p in (ledger.dovecot.workdir / "mail").rglob("dovecot.index.log") if "INBOX" in str(p)]
     lock = log.parent / "dovecot.index.log.newlock"
     lock.write_bytes(b"")  # what the kill left: the new log, never renamed

@@ -284,7 +284,8 @@ class Dovecot:
         stack and what it holds open in the Maildir), the Maildir's lock, index and list files,
         and the log's tail."""
         lines = [f"Dovecot on {self.host}:{self.port}, workdir {self.workdir}"]
-        for pid in self.process_ids():
+        pids = self.process_ids()
+        for pid in pids:
             proc = Path("/proc") / str(pid)
             with contextlib.suppress(OSError):
                 stat = (proc / "stat").read_text()
@@ -301,7 +302,7 @@ class Dovecot:
                             if target.startswith(str(self.workdir / "mail")):
                                 lines.append(f"    fd {fd.name} -> {target}")
         with contextlib.suppress(OSError):
-            ours = {str(pid) for pid in self.process_ids()}
+            ours = {str(pid) for pid in pids}
             # "N: POSIX ADVISORY WRITE pid dev:inode start end"; a waiter has "->" after "N:".
             locks = [
                 line
@@ -426,8 +427,10 @@ service imap-login {{
           never holds a PID: three minutes (MAIL_TRANSACTION_LOG_DOTLOCK_CHANGE_TIMEOUT).
         Only this instance uses this Maildir, and it is not running here, so each is stale."""
         mail = self.workdir / "mail"
+        if not mail.is_dir():
+            return
         for pattern in DOTLOCK_PATTERNS:
-            for lock in mail.rglob(pattern) if mail.is_dir() else ():
+            for lock in mail.rglob(pattern):
                 with contextlib.suppress(FileNotFoundError):
                     lock.unlink()
                     self.stale_locks_removed += 1
