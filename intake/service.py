@@ -18,7 +18,8 @@ local time across DST). Every replica's job fires; the day's digest row, unique
 per event and day, lets one of them send it, and the others say so and stand
 back. A transient failure is tried again with backoff until the day ends; a
 replica that finds the day claimed by another looks again after the outbox's
-lease, in case that one died while sending.
+lease, in case that one died while sending. A service started later that day, with the day's
+digest not sent (it was down at `digest_at`), sends it at start.
 
 Replicas: each poll first takes the mailbox's poller lock (intake.lease); a
 replica that cannot take it skips its turn. On SQLite, a second `intake run`
@@ -264,18 +265,51 @@ class EventRunner:
             return
         self.service.scheduler.add_job(
             self.service.jobs.guard(self.digest_job),
-            CronTrigger(hour=event.digest_at.hour, minute=event.digest_at.minute, timezone=event.timezone),
+            CronTrigger(
+                hour=event.digest_at.hour,
+                minute=event.digest_at.minute,
+                second=event.digest_at.second,
+                timezone=event.timezone,
+            ),
             id=self.job_id("digest"),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=3600,  # the scheduler was busy or the machine asleep: still that day
         )
+        at = event.digest_at.isoformat("seconds" if event.digest_at.second else "minutes")
         log.info(
             "%s: the daily digest goes to %s at %s %s",
             self.id,
             ", ".join(event.digest_to),
-            event.digest_at.strftime("%H:%M"),
+            at,
             event.timezone.key,
+        )
+        self._catch_up_digest(at)
+
+    def _catch_up_digest(self, at: str) -> None:
+        """Started after today's `digest_at` without today's digest sent (the service was down or
+        restarting at that minute): send it now rather than skip the day."""
+        from intake.digest import sent_on
+
+        event = self.settings.event
+        local = datetime.now(event.timezone)
+        if local.time() < event.digest_at:
+            return
+        slot = local.date().isoformat()
+        try:
+            if sent_on(self.service.sessions, event.id, slot):
+                return
+        except SQLAlchemyError:
+            pass  # the job itself says what the database answered, and tries again
+        log.info("%s: %s's daily digest was due at %s and is not sent yet: sending it now", self.id, slot, at)
+        self.service.scheduler.add_job(
+            self.service.jobs.guard(self.digest_job),
+            "date",
+            run_date=datetime.now(UTC),
+            args=[slot],
+            id=self.job_id("digest-again"),
+            replace_existing=True,
+            misfire_grace_time=None,
         )
 
     def job_id(self, job: str) -> str:

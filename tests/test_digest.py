@@ -270,9 +270,17 @@ def test_digest_settings_are_read_and_checked(tmp_path: Path) -> None:
     chosen = event_with('digest_to = "Sec@ITU.int"\ndigest_at = "17:30"')
     assert chosen.digest_to == ("sec@itu.int",) and chosen.digest_at == time(17, 30)  # type: ignore[attr-defined]
     assert event_with("digest_at = 06:15:00").digest_at == time(6, 15)  # type: ignore[attr-defined]
+    assert event_with("digest_at = 06:15:40").digest_at == time(6, 15, 40)  # type: ignore[attr-defined]
+    assert event_with('digest_at = "7:05:09"').digest_at == time(7, 5, 9)  # type: ignore[attr-defined]
     from_env = event_with("", {"INTAKE_DIGEST_TO": "a@itu.int, b@itu.int", "INTAKE_DIGEST_AT": "07:05"})
     assert from_env.digest_to == ("a@itu.int", "b@itu.int") and from_env.digest_at == time(7, 5)  # type: ignore[attr-defined]
-    wrongs = (('digest_at = "8am"', "event.digest_at"), ('digest_to = ["not an address"]', "event.digest_to"))
+    wrongs = (
+        ('digest_at = "8am"', "event.digest_at"),
+        ('digest_at = "08:00:60"', "event.digest_at"),
+        ('digest_at = "08:00:5"', "event.digest_at"),
+        ('digest_at = "24:00"', "event.digest_at"),
+        ('digest_to = ["not an address"]', "event.digest_to"),
+    )
     for wrong, named in wrongs:
         with pytest.raises(ConfigError, match=named):
             event_with(wrong)

@@ -634,16 +634,15 @@ class _Reader:
         return tuple(dict.fromkeys(a.strip().lower() for a in value))
 
     def _clock(self, table: str, key: str, default: str) -> time:
-        """A local time of day, "HH:MM" (24-hour)."""
+        """A local time of day, "HH:MM" or "HH:MM:SS" (24-hour)."""
         value = self._get(table, key, default)
         if isinstance(value, time):  # TOML's own local time: digest_at = 08:00:00
-            return value.replace(second=0, microsecond=0)
-        text = str(value).strip()
-        hours, colon, minutes = text.partition(":")
-        digits = colon and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
-        if digits and int(hours) < 24 and int(minutes) < 60:
-            return time(int(hours), int(minutes))
-        problem = f'must be a time of day like "08:00", got {value!r}'
+            return value.replace(microsecond=0)
+        parts = str(value).strip().split(":")
+        digits = len(parts) in (2, 3) and all(p.isdigit() and len(p) == 2 for p in parts[1:])
+        if digits and parts[0].isdigit() and int(parts[0]) < 24 and all(int(p) < 60 for p in parts[1:]):
+            return time(*(int(p) for p in parts))
+        problem = f'must be a time of day like "08:00" or "08:00:30", got {value!r}'
         return time.fromisoformat(str(self._fail(table, key, problem, default)))
 
     def _parsed(self, parse: Callable[[], _T], stand_in: Callable[[], _T]) -> _T:

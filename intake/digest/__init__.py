@@ -7,12 +7,13 @@ person, the replies that failed, and the time left before the deadline.
 - `sending.py` sends it through the outbox's SMTP code and records it (`DigestRun`), so that
   "since the last digest" has a meaning and replicas send one digest a day, not one each.
 
-`intake digest` prints or sends one; `intake run` sends one a day at `[event] digest_at`.
+`intake digest` prints or sends one; `intake run` sends one a day at `[event] digest_at` (at start, when that
+time has passed and the day's digest was not sent).
 """
 
 from intake.digest.compose import ComposedDigest, compose_digest, render_text
 from intake.digest.contents import Digest, gather, last_sent_end
-from intake.digest.sending import DigestOutcome, claim, send_digest
+from intake.digest.sending import DigestOutcome, claim, send_digest, sent_on
 
 __all__ = [
     "ComposedDigest",
@@ -24,4 +25,5 @@ __all__ = [
     "last_sent_end",
     "render_text",
     "send_digest",
+    "sent_on",
 ]

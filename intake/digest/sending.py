@@ -125,12 +125,17 @@ def _finish(sessions: sessionmaker[Session], run_id: int, worker: str, **values:
         session.execute(statement.values(**values))
 
 
-def _held_by_another(sessions: sessionmaker[Session], settings: Settings, slot: str | None) -> DigestOutcome:
+def sent_on(sessions: sessionmaker[Session], event: str, slot: str | None) -> bool:
+    """Whether the scheduled digest of `slot` (the event's local date) has been sent."""
     with sessions() as session:
         status = session.scalar(
-            select(DigestRun.status).where(DigestRun.event == settings.event.id, DigestRun.slot == slot)
+            select(DigestRun.status).where(DigestRun.event == event, DigestRun.slot == slot)
         )
-    if status == DigestStatus.SENT:
+    return status == DigestStatus.SENT
+
+
+def _held_by_another(sessions: sessionmaker[Session], settings: Settings, slot: str | None) -> DigestOutcome:
+    if sent_on(sessions, settings.event.id, slot):
         return DigestOutcome(False, "was sent by another replica")
     lease = lease_for(settings.smtp).total_seconds()
     return DigestOutcome(False, "is being sent by another replica", recheck_after=lease)
