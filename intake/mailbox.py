@@ -17,7 +17,7 @@ import imaplib
 import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -327,15 +327,24 @@ class Mailbox:
         command()
 
     def append(
-        self, folder: str, raw: bytes, when: datetime, flags: tuple[bytes, ...] = (b"\\Seen",)
+        self, folder: str, messages: Sequence[tuple[bytes, datetime]], flags: tuple[bytes, ...] = (b"\\Seen",)
     ) -> None:
-        """Add a message of our own (a copy of a reply) to a folder."""
+        """Add messages of our own (copies of replies: bytes and date) to a folder: in one
+        MULTIAPPEND where the server offers it (RFC 3502: all of them or none, one round of
+        the server's work instead of one per message), else one APPEND each."""
         self.ensure_folder(folder)
+        client = self.client
         try:
-            self._into_folder(folder, lambda: self.client.append(folder, raw, flags=flags, msg_time=when))
+            if len(messages) > 1 and client.has_capability("MULTIAPPEND"):
+                items = [{"msg": raw, "flags": flags, "date": when} for raw, when in messages]
+                self._into_folder(folder, partial(_multiappend, client, folder, items))
+            else:
+                for raw, when in messages:
+                    self._into_folder(folder, partial(client.append, folder, raw, flags=flags, msg_time=when))
         except _ERRORS as exc:
             self.forget_folders()
-            raise self._fail(f"adding a message to {folder!r}", exc) from exc
+            what = "a message" if len(messages) == 1 else f"{len(messages)} messages"
+            raise self._fail(f"adding {what} to {folder!r}", exc) from exc
 
     def file(self, uids: list[int], folder: str) -> None:
         """Move messages into `folder` without ever deleting mail."""
@@ -356,6 +365,15 @@ class Mailbox:
                 self.forget_folders()
                 what = f"UID {chunk[0]}" if len(chunk) == 1 else f"{len(chunk)} messages"
                 raise self._fail(f"filing {what} into {folder!r}", exc) from exc
+
+
+def _multiappend(client: IMAPClient, folder: str, items: list[dict[str, object]]) -> None:
+    """IMAPClient's multiappend, failing as its append does: it returns the server's NO or BAD
+    (a [TRYCREATE] included) instead of raising it (imapclient 3.0)."""
+    typ, data = client.multiappend(folder, items)
+    if typ != "OK":
+        text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+        raise IMAPClientError(f"APPEND failed: {text}")
 
 
 def _flag(flag: bytes | str) -> bytes:

@@ -40,7 +40,7 @@ from intake.store import BlobStore
 
 log = logging.getLogger(__name__)
 
-STAGES = ("fetch", "examine", "record", "file", "deliver")
+STAGES = ("fetch", "examine", "record", "file", "deliver", "copy")  # copy: replies to Sent
 
 
 @dataclass
@@ -275,6 +275,7 @@ def deliver(
             )
         if delivery.retried:
             log.warning("outbox: %s replies could not be sent yet and will be retried", delivery.retried)
+    with report.timing("copy"):
         copied = copy_replies_to_sent(settings, sessions, mailbox)
         if copied:
             log.info("copied %s replies to %s", copied, settings.imap.sent_folder)

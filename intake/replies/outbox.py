@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(minutes=1)  # first retry after about a minute...
 BACKOFF_MAX = timedelta(hours=6)  # ...doubling up to six hours
+# Replies copied to Sent in one MULTIAPPEND and recorded as copied in one commit: a crash between
+# the two leaves up to this many second copies in Sent (never a reply without its copy).
+SENT_COPIES_AT_ONCE = 50
 BACKOFF_JITTER = 0.2  # +-20 %, so that replicas and rows do not retry in step
 MAX_ATTEMPTS = 12  # about 1.5 days of retries before a reply is marked failed
 _ERROR_CHARS = 1000
@@ -260,37 +263,40 @@ def _claim_next(
     session_factory: sessionmaker[Session], event_id: str, worker: str, now: datetime
 ) -> _Job | None:
     """Claim the oldest due reply for `worker` and commit the claim; None if none is due."""
-    with session_factory() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            with session.begin():
-                row = session.scalars(
-                    select(Reply)
-                    .where(*_due(event_id, now))
-                    .order_by(Reply.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).first()
-                if row is None:
-                    return None
-                row.status = ReplyStatus.SENDING
-                row.claimed_by = worker
-                row.claimed_at = now
-                return _job(row)
-        # SQLite: no row locks. One UPDATE that picks the oldest due row and takes it if it is
-        # still pending, returning what is sent: a write from its first step, so no reader
-        # upgrades to a writer (what makes SQLite report "locked"), and of two senders only one
-        # takes a row; the other's UPDATE, run after it, picks the next. (It was a SELECT of
-        # candidates, then an UPDATE and a SELECT per claim: three statements of SQLAlchemy's ORM.)
-        oldest = select(Reply.id).where(*_due(event_id, now)).order_by(Reply.id).limit(1).scalar_subquery()
-        with session.begin():
-            claimed = session.execute(
-                update(Reply)
-                .where(Reply.id == oldest, Reply.status == ReplyStatus.PENDING)
-                .values(status=ReplyStatus.SENDING, claimed_by=worker, claimed_at=now)
-                .returning(Reply.id, Reply.recipient, Reply.raw, Reply.attempts)
-                .execution_options(synchronize_session=False)
-            ).first()
-        return _Job(*claimed) if claimed is not None else None
+    with session_factory() as session, session.begin():
+        return _claim_in(session, event_id, worker, now)
+
+
+def _claim_in(session: Session, event_id: str, worker: str, now: datetime) -> _Job | None:
+    """Claim the oldest due reply in `session`'s transaction (the caller commits)."""
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.scalars(
+            select(Reply)
+            .where(*_due(event_id, now))
+            .order_by(Reply.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if row is None:
+            return None
+        row.status = ReplyStatus.SENDING
+        row.claimed_by = worker
+        row.claimed_at = now
+        return _job(row)
+    # SQLite: no row locks. One UPDATE that picks the oldest due row and takes it if it is
+    # still pending, returning what is sent: a write from its first step, so no reader
+    # upgrades to a writer (what makes SQLite report "locked"), and of two senders only one
+    # takes a row; the other's UPDATE, run after it, picks the next. (It was a SELECT of
+    # candidates, then an UPDATE and a SELECT per claim: three statements of SQLAlchemy's ORM.)
+    oldest = select(Reply.id).where(*_due(event_id, now)).order_by(Reply.id).limit(1).scalar_subquery()
+    claimed = session.execute(
+        update(Reply)
+        .where(Reply.id == oldest, Reply.status == ReplyStatus.PENDING)
+        .values(status=ReplyStatus.SENDING, claimed_by=worker, claimed_at=now)
+        .returning(Reply.id, Reply.recipient, Reply.raw, Reply.attempts)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return _Job(*claimed) if claimed is not None else None
 
 
 def _update(session_factory: sessionmaker[Session], reply_id: int, *where: Any, **values: Any) -> int:
@@ -333,19 +339,28 @@ def _release(session_factory: sessionmaker[Session], job: _Job, worker: str, err
     )
 
 
-def _mark_sent(session_factory: sessionmaker[Session], job: _Job, now: datetime) -> None:
-    # Not restricted to our claim: if the lease ran out and the row was put
-    # back to pending meanwhile, recording the delivery still prevents a resend.
-    _update(
-        session_factory,
-        job.id,
-        Reply.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)),
-        status=ReplyStatus.SENT,
-        sent_at=now,
-        attempts=job.attempts + 1,
-        last_error=None,
-        next_attempt_at=None,
-    )
+def _mark_sent(
+    session_factory: sessionmaker[Session], job: _Job, now: datetime, claim_for: tuple[str, str] | None = None
+) -> _Job | None:
+    """Record `job` sent. With `claim_for` (event, worker), claim the next due reply in the same
+    commit: one commit per reply instead of two, and the "sent" commit still follows the server's
+    250 at once, so the duplicate window is what it was. Returns the reply claimed, if any."""
+    with session_factory() as session, session.begin():
+        # Not restricted to our claim: if the lease ran out and the row was put back to
+        # pending meanwhile, recording the delivery still prevents a resend.
+        session.execute(
+            update(Reply)
+            .where(Reply.id == job.id, Reply.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)))
+            .values(
+                status=ReplyStatus.SENT,
+                sent_at=now,
+                attempts=job.attempts + 1,
+                last_error=None,
+                next_attempt_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _claim_in(session, *claim_for, now) if claim_for is not None else None
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -446,88 +461,109 @@ async def deliver_pending_async(
     The run stops at the first error that leaves no usable connection, leaving
     the other replies untouched for the next run.
     """
-    event_id = settings.event.id
-    envelope_from = settings.event.address
-    # The secretariat's copy goes in the envelope only: the contributor sees no Bcc header.
-    copies = list(settings.event.replies.copy_to)
-    sent = retried = failed = 0
-    unreachable = ""
     _record_unrecorded(session_factory)
-    reclaimed = reclaim_stale(session_factory, event_id, now_fn(), lease_for(settings.smtp))
+    reclaimed = reclaim_stale(session_factory, settings.event.id, now_fn(), lease_for(settings.smtp))
     if reclaimed:
         log.warning("outbox: %d replies were stuck in sending and are pending again", reclaimed)
-    client: aiosmtplib.SMTP | None = None
+    run = _Run(session_factory, settings, worker, now_fn, max_attempts)
     try:
-        for _ in range(limit):
-            job = _claim_next(session_factory, event_id, worker, now_fn())
+        job = run.claim()
+        for left in range(limit - 1, -1, -1):
             if job is None:
                 break
-            if not job.raw:
-                _mark_failed_attempt(
-                    session_factory,
-                    job,
-                    worker,
-                    now_fn(),
-                    "no composed message to send",
-                    transient=False,
-                    max_attempts=max_attempts,
-                )
-                failed += 1
-                continue
-            if client is None:
-                try:
-                    client = await _connect(settings.smtp)
-                except Exception as exc:
-                    if is_transient(exc):
-                        # The server is down, not this reply at fault: it stays due,
-                        # with no attempt counted, and the next run sends it.
-                        unreachable = failure_text(exc)
-                        _release(session_factory, job, worker, unreachable)
-                        log.warning("outbox: SMTP server unreachable, replies wait: %s", unreachable)
-                        break
-                    _mark_failed_attempt(
-                        session_factory, job, worker, now_fn(), failure_text(exc), False, max_attempts
-                    )
-                    failed += 1
-                    log.error("outbox: cannot use the SMTP server: %s", failure_text(exc))
-                    break
-            try:
-                await client.sendmail(envelope_from, [job.recipient, *copies], job.raw)
-            except Exception as exc:
-                transient = is_transient(exc)
-                error = failure_text(exc)
-                if _mark_failed_attempt(
-                    session_factory, job, worker, now_fn(), error, transient, max_attempts
-                ):
-                    retried += 1
-                    log.warning("outbox: reply %d not sent, will retry: %s", job.id, error)
-                else:
-                    failed += 1
-                    log.error("outbox: reply %d failed: %s", job.id, error)
-                if client is None or not client.is_connected:
-                    break  # server unreachable or gone: the rest waits for the next run
-                continue
-            # The server has answered 250: record it at once; see the module docstring.
-            try:
-                _mark_sent(session_factory, job, now_fn())
-            except Exception:
-                # Remembered in this process and recorded as soon as the database is
-                # back (before anything else is sent), so only a crash now resends it.
-                _UNRECORDED[job.id] = (job, now_fn())
-                log.error(
-                    "outbox: reply %d was accepted by the server but could not be marked sent yet; "
-                    "it will be recorded when the database answers again",
-                    job.id,
-                )
-                raise
-            sent += 1
-            log.info("outbox: reply %d sent", job.id)
+            job = await run.deliver(job, claim_next=left > 0)
     finally:
-        if client is not None:
-            await _disconnect(client)
+        if run.client is not None:
+            await _disconnect(run.client)
     return DeliveryReport(
-        sent=sent, retried=retried, failed=failed, reclaimed=reclaimed, unreachable=unreachable
+        sent=run.sent,
+        retried=run.retried,
+        failed=run.failed,
+        reclaimed=reclaimed,
+        unreachable=run.unreachable,
     )
+
+
+@dataclass
+class _Run:
+    """One delivery run: its SMTP connection and what became of each reply."""
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    worker: str
+    now: Callable[[], datetime]
+    max_attempts: int
+    client: aiosmtplib.SMTP | None = None
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    unreachable: str = ""
+
+    def claim(self) -> _Job | None:
+        return _claim_next(self.sessions, self.settings.event.id, self.worker, self.now())
+
+    async def deliver(self, job: _Job, claim_next: bool) -> _Job | None:
+        """Send one claimed reply and record the outcome; the next reply claimed (with
+        `claim_next`), or None when none is due or the run has to stop."""
+        if not job.raw:
+            self._failed(job, "no composed message to send", transient=False)
+            return self.claim() if claim_next else None
+        if self.client is None and not await self._connect(job):
+            return None
+        assert self.client is not None
+        # The secretariat's copy goes in the envelope only: the contributor sees no Bcc header.
+        recipients = [job.recipient, *self.settings.event.replies.copy_to]
+        try:
+            await self.client.sendmail(self.settings.event.address, recipients, job.raw)
+        except Exception as exc:
+            self._failed(job, failure_text(exc), is_transient(exc))
+            if not self.client.is_connected:
+                return None  # server unreachable or gone: the rest waits for the next run
+            return self.claim() if claim_next else None
+        # The server has answered 250: record it at once; see the module docstring.
+        try:
+            claim_for = (self.settings.event.id, self.worker) if claim_next else None
+            following = _mark_sent(self.sessions, job, self.now(), claim_for)
+        except Exception:
+            # Remembered in this process and recorded as soon as the database is
+            # back (before anything else is sent), so only a crash now resends it.
+            _UNRECORDED[job.id] = (job, self.now())
+            log.error(
+                "outbox: reply %d was accepted by the server but could not be marked sent yet; "
+                "it will be recorded when the database answers again",
+                job.id,
+            )
+            raise
+        self.sent += 1
+        log.info("outbox: reply %d sent", job.id)
+        return following
+
+    async def _connect(self, job: _Job) -> bool:
+        """Open the run's connection; on failure settle `job` and say the run stops."""
+        try:
+            self.client = await _connect(self.settings.smtp)
+            return True
+        except Exception as exc:
+            if is_transient(exc):
+                # The server is down, not this reply at fault: it stays due,
+                # with no attempt counted, and the next run sends it.
+                self.unreachable = failure_text(exc)
+                _release(self.sessions, job, self.worker, self.unreachable)
+                log.warning("outbox: SMTP server unreachable, replies wait: %s", self.unreachable)
+                return False
+            self._failed(job, failure_text(exc), transient=False)
+            log.error("outbox: cannot use the SMTP server: %s", failure_text(exc))
+            return False
+
+    def _failed(self, job: _Job, error: str, transient: bool) -> None:
+        if _mark_failed_attempt(
+            self.sessions, job, self.worker, self.now(), error, transient, self.max_attempts
+        ):
+            self.retried += 1
+            log.warning("outbox: reply %d not sent, will retry: %s", job.id, error)
+        else:
+            self.failed += 1
+            log.error("outbox: reply %d failed: %s", job.id, error)
 
 
 def deliver_pending(
@@ -594,15 +630,16 @@ def copy_replies_to_sent(
     if not due:
         return 0
     with contextlib.nullcontext(mailbox) if mailbox is not None else Mailbox(settings.imap) as mailbox:
-        for start in range(0, len(due), 50):  # the bytes 50 at a time: the outbox streams
+        for start in range(0, len(due), SENT_COPIES_AT_ONCE):  # the bytes a chunk at a time: it streams
             with sessions() as session:
                 chunk = session.execute(
-                    select(Reply.id, Reply.raw, Reply.sent_at).where(Reply.id.in_(due[start : start + 50]))
+                    select(Reply.id, Reply.raw, Reply.sent_at)
+                    .where(Reply.id.in_(due[start : start + SENT_COPIES_AT_ONCE]))
+                    .order_by(Reply.id)
                 ).all()
-            for reply_id, raw, sent_at in sorted(chunk, key=lambda row: row[0]):
-                if raw is None:  # excluded by the query; says so to the type checker
-                    continue
-                mailbox.append(folder_name, raw, sent_at or utcnow())
-                with sessions.begin() as session:
-                    session.execute(update(Reply).where(Reply.id == reply_id).values(sent_copy_at=utcnow()))
+            copies = [(raw, sent_at or utcnow()) for _, raw, sent_at in chunk if raw is not None]
+            mailbox.append(folder_name, copies)
+            with sessions.begin() as session:
+                ids = [reply_id for reply_id, _, _ in chunk]
+                session.execute(update(Reply).where(Reply.id.in_(ids)).values(sent_copy_at=utcnow()))
     return len(due)

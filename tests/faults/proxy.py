@@ -14,8 +14,9 @@ to cut, set before the client connects:
   instead (the test kills the server there) and the sockets close after it.
 
 `hide_capabilities` removes capability names from what the server announces
-(MOVE, UIDPLUS), so the client takes its fallback path against a server that
-has them. What the server sent on each connection is kept, so a test can tell
+(MOVE, UIDPLUS, MULTIAPPEND), so the client takes its fallback path against a
+server that has them; with either, or with `watch_commands`, each connection
+keeps the verbs the client sent. What the server sent on each connection is kept, so a test can tell
 where the cut fell.
 """
 
@@ -38,6 +39,7 @@ class Connection:
     cut: bool = False
     cut_command: str | None = None  # the verb whose answer the client never got
     held_tag: bytes | None = None  # set once that command has gone to the server
+    commands: list[str] = field(default_factory=list)  # the verbs the client sent, in order
 
 
 class _Splitter:
@@ -101,6 +103,7 @@ class CuttingProxy:
         self.cut_on: set[str] = set()  # verbs whose answer is cut off (see the module's docstring)
         self.on_command: Callable[[], None] | None = None
         self.hide_capabilities: set[bytes] = set()
+        self.watch_commands = False  # record each command's verb (Connection.commands) even with no cut
         self.connections: list[Connection] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
@@ -139,7 +142,7 @@ class CuttingProxy:
                 self.connections.append(record)
                 self._open.update((client, server))
             budget = self.cut_after
-            if self.cut_on or self.hide_capabilities:
+            if self.cut_on or self.hide_capabilities or self.watch_commands:
                 cut_on, hidden, action = set(self.cut_on), set(self.hide_capabilities), self.on_command
                 threading.Thread(
                     target=self._commands, args=(client, server, record, cut_on, action), daemon=True
@@ -172,6 +175,7 @@ class CuttingProxy:
                 if not data:
                     break
                 for end, command in splitter.feed(data):
+                    record.commands.append(verb(command))
                     if verb(command) in cut_on:
                         record.cut_command = verb(command)
                         record.held_tag = command.split(b" ", 1)[0]

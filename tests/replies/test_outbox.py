@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -96,6 +97,34 @@ def test_delivers_each_pending_reply_once(database: Database, smtp_sink: SmtpSin
         assert reply.claimed_by == "worker-a"
     again = deliver_pending(database.sessions, settings, "worker-a", clock)
     assert again.sent == 0 and len(smtp_sink.received()) == 3
+
+
+def test_marking_one_reply_sent_claims_the_next_in_the_same_commit(
+    database: Database, smtp_sink: SmtpSink, clock: Clock
+) -> None:
+    """A run of n replies commits n + 2 times (stale claims, the first claim, then for each a
+    "sent" with the next claim), not 2n + 2: and each reply is still marked sent the moment the
+    server has it, in a commit of its own."""
+    settings = settings_for(smtp_sink)
+    add_replies(database, settings.event, 6, clock.now)
+    commits: list[int] = []  # replies the SMTP server had at each commit
+    listen = lambda _connection: commits.append(len(smtp_sink.received()))  # noqa: E731
+    sa_event.listen(database.engine, "commit", listen)
+    try:
+        report = deliver_pending(database.sessions, settings, "worker-a", clock)
+    finally:
+        sa_event.remove(database.engine, "commit", listen)
+    assert report.sent == 6
+    assert len(commits) == 6 + 2, commits
+    assert commits[2:8] == [1, 2, 3, 4, 5, 6], commits  # one commit after each 250, none between
+    assert all(r.status == ReplyStatus.SENT for r in rows(database).values())
+
+    # With `limit`, the last reply's commit claims nothing: the rest waits for the next run.
+    add_replies(database, settings.event, 3, clock.now)
+    assert deliver_pending(database.sessions, settings, "worker-a", clock, limit=2).sent == 2
+    with database.sessions() as session:
+        waiting = session.scalars(select(Reply.status).where(Reply.status != ReplyStatus.SENT)).all()
+    assert waiting == [ReplyStatus.PENDING]
 
 
 def test_waits_for_next_attempt_and_ignores_other_events(
