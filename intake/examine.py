@@ -173,12 +173,16 @@ def _serve(
             return
         if message is None:
             return
+        answer: Examined | str
         try:
             examined = examine(message, event, max_message_bytes)
+            answer = replace(examined, message=replace(message, raw=b""))
         except BaseException as exc:  # a MemoryError under RLIMIT_AS, or a bug: the poller decides
-            conn.send(f"{type(exc).__name__}: {exc}"[:300])
-            continue
-        conn.send(replace(examined, message=replace(message, raw=b"")))
+            answer = f"{type(exc).__name__}: {exc}"[:300]
+        try:
+            conn.send(answer)
+        except OSError:  # a broken pipe: the poller was killed while this message was examined
+            return
 
 
 # --- the poller side --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ one message cannot be written the batch is written one message at a time."""
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -152,3 +153,30 @@ def test_a_worker_that_dies_while_it_starts_is_started_again_then_the_poll_says_
         pytest.raises(examine_module.ExamineError, match="no worker process could be started"),
     ):
         examiner.submit(messages).results()
+
+
+def test_a_worker_whose_poller_went_away_before_its_answer_ends_quietly(tmp_path: Path) -> None:
+    """The pipe's other end closed while the worker examines (its poller was killed before the
+    worker's watch noticed): the answer meets a broken pipe and the worker returns, without an
+    exception (which would print a traceback into the service's log, its stderr)."""
+    import threading
+    from multiprocessing import Pipe
+
+    settings = _settings(tmp_path)
+    poller_end, worker_end = Pipe()
+    poller_end.send(_messages(1)[0])
+    poller_end.close()  # the message is in the socket's buffer; nobody will read the answer
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            # The watch looks at this process (alive), so only the pipe can end the worker.
+            examine_module._serve(worker_end, settings.event, 2**30, os.getpid(), 0)
+        except BaseException as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the worker did not end after its answer found no poller"
+    assert failures == []
