@@ -312,7 +312,9 @@ KEYS: tuple[Key, ...] = (
         "event",
         "digest_at",
         '`"08:00"`',
-        "when `intake run` sends the daily digest: a time of day in the event's `timezone`",
+        "when `intake run` sends the daily digest: a time of day in the event's `timezone`, "
+        '`"HH:MM"` or `"HH:MM:SS"`; a service started after it that day, with the day\'s digest '
+        "not yet sent, sends it at start",
         "INTAKE_DIGEST_AT",
     ),
     Key("event", "checks", "see below", "how documents are judged: `[event.checks]`"),
