@@ -248,15 +248,19 @@ class EventRunner:
             return
         if not self.stopping.is_set():
             with contextlib.suppress(Exception):  # the scheduler is shutting down
-                self.service.scheduler.add_job(
-                    self.service.jobs.guard(self.digest_job),
-                    "date",
-                    run_date=again,
-                    args=[slot],
-                    id=self.job_id("digest-again"),
-                    replace_existing=True,
-                    misfire_grace_time=None,
-                )
+                self._digest_once(again, slot)
+
+    def _digest_once(self, when: datetime, slot: str) -> None:
+        """The digest of `slot` once more, at `when` (a retry, or a day's digest caught up)."""
+        self.service.scheduler.add_job(
+            self.service.jobs.guard(self.digest_job),
+            "date",
+            run_date=when,
+            args=[slot],
+            id=self.job_id("digest-again"),
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
 
     def _schedule_digest(self) -> None:
         event = self.settings.event
@@ -302,15 +306,7 @@ class EventRunner:
         except SQLAlchemyError:
             pass  # the job itself says what the database answered, and tries again
         log.info("%s: %s's daily digest was due at %s and is not sent yet: sending it now", self.id, slot, at)
-        self.service.scheduler.add_job(
-            self.service.jobs.guard(self.digest_job),
-            "date",
-            run_date=datetime.now(UTC),
-            args=[slot],
-            id=self.job_id("digest-again"),
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        self._digest_once(datetime.now(UTC), slot)
 
     def job_id(self, job: str) -> str:
         return f"{job}:{self.id}"

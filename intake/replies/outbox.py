@@ -299,18 +299,19 @@ def _claim_in(session: Session, event_id: str, worker: str, now: datetime) -> _J
     return _Job(*claimed) if claimed is not None else None
 
 
+def _set(reply_id: int, *where: Any, **values: Any) -> Any:
+    """The UPDATE of one reply row, for a session that holds no Reply objects to keep in step."""
+    return (
+        update(Reply)
+        .where(Reply.id == reply_id, *where)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _update(session_factory: sessionmaker[Session], reply_id: int, *where: Any, **values: Any) -> int:
     with session_factory() as session, session.begin():
-        result = cast(
-            CursorResult[Any],
-            session.execute(
-                update(Reply)
-                .where(Reply.id == reply_id, *where)
-                .values(**values)
-                .execution_options(synchronize_session=False)  # a new session: nothing to update in it
-            ),
-        )
-        return result.rowcount
+        return cast(CursorResult[Any], session.execute(_set(reply_id, *where, **values))).rowcount
 
 
 # Replies the server accepted whose "sent" commit failed (the database was away).
@@ -349,16 +350,15 @@ def _mark_sent(
         # Not restricted to our claim: if the lease ran out and the row was put back to
         # pending meanwhile, recording the delivery still prevents a resend.
         session.execute(
-            update(Reply)
-            .where(Reply.id == job.id, Reply.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)))
-            .values(
+            _set(
+                job.id,
+                Reply.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)),
                 status=ReplyStatus.SENT,
                 sent_at=now,
                 attempts=job.attempts + 1,
                 last_error=None,
                 next_attempt_at=None,
             )
-            .execution_options(synchronize_session=False)
         )
         return _claim_in(session, *claim_for, now) if claim_for is not None else None
 
