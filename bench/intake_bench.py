@@ -728,7 +728,6 @@ def _component(filename: str, function: str) -> str:
         ("/magic/", "python-magic"),
         ("/jinja2/", "jinja2"),
         ("/olefile/", "olefile"),
-        ("/defusedxml/", "defusedxml"),
         ("base64", "base64"),
         ("/encodings/", "codecs"),
         ("/json/", "json"),

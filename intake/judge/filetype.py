@@ -18,7 +18,7 @@ import olefile
 
 from intake.config.checks import Limits
 from intake.findings import Found, found
-from intake.judge.safety import Archive, Refusal, RelsReader, resolve
+from intake.judge.safety import Archive, Refusal, resolve
 
 CFB_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
@@ -155,9 +155,6 @@ class _ContentTypes:
     def data(self, text: str) -> None:
         pass
 
-    def close(self) -> None:
-        return None
-
     def of(self, part: str) -> str:
         ext = posixpath.splitext(part)[1].lstrip(".").lower()
         return self.overrides.get(part.lower(), self.defaults.get(ext, ""))
@@ -185,13 +182,11 @@ def _zip_kind(data: bytes, mime: str, limits: Limits) -> FileType:
     try:
         types = _ContentTypes()
         archive.parse("[Content_Types].xml", types)
-        package = RelsReader()
-        if archive.has("_rels/.rels"):
-            archive.parse("_rels/.rels", package)
+        package = archive.relationships("_rels/.rels")
     except Refusal as refusal:
         return FileType(provisional, WHAT[provisional], mime, refusal=refusal.finding)
     main = next(
-        (resolve("", r.target) for r in package.items if r.type == "officeDocument"),
+        (resolve("", r.target) for r in package if r.type == "officeDocument"),
         "word/document.xml",
     )
     content_type = types.of(main).lower()

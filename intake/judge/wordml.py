@@ -11,6 +11,7 @@ every part is drained through the byte budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -19,7 +20,7 @@ from intake.judge.safety import (
     Archive,
     PrologOnly,
     Refusal,
-    RelsReader,
+    Relationship,
     XmlTarget,
     check_relationships,
     rels_name,
@@ -134,97 +135,122 @@ class _ParaBuilder:
 _C = TypeVar("_C", _ParaBuilder, Cell, Table)
 
 
-class _StoryReader:
-    """An XML target that turns a body or header part into blocks, counting marks."""
+_FALLBACK = "\0mc:Fallback"  # not a Word name: the same content again, for older readers
+_NAMES: dict[str, str] = {}  # expat's "namespace}local" -> the Word name, "" or _FALLBACK
 
-    def __init__(self, marks: Marks, budget: list[int]) -> None:
+
+def _word_name(tag: str) -> str:
+    """The local name of a Word element ("" for any other), remembered across documents."""
+    name = _NAMES.get(tag)
+    if name is None:
+        ns, _, local = tag.rpartition("}")
+        name = local if ns in _W else _FALLBACK if (ns, local) == (_MC, "Fallback") else ""
+        if len(_NAMES) < 4096:  # a hostile file's made-up names are not kept forever
+            _NAMES[tag] = name
+    return name
+
+
+class _StoryReader:
+    """An XML target that turns a body or header part into blocks, counting marks.
+
+    Each element costs one dictionary look-up unless its name is one the reader acts on
+    (`_ACTIONS`): a document.xml holds some 500 elements, most of them run properties."""
+
+    def __init__(
+        self, marks: Marks, budget: list[int], header_refs: list[tuple[str, str]] | None = None
+    ) -> None:
         self.blocks: list[Block] = []
         self.marks = marks
         self.budget = budget  # [characters still to keep], shared by all stories
-        self.stack: list[str] = []  # local names of open W elements ("" for others)
+        self.stack: list[str] = []  # Word names of open elements ("" for others)
         self.skip = 0  # depth inside an element whose content is not read
         self.containers: list[_ParaBuilder | Cell | Table] = []
         self.in_text = False
         self.track_revisions = False
-
-    # The parser gives "{namespace}local" names.
-    @staticmethod
-    def _local(tag: str) -> tuple[str, str]:
-        if tag.startswith("{"):
-            ns, _, local = tag[1:].partition("}")
-            return ns, local
-        return "", tag
+        self.header_refs = header_refs  # (type: first/default/even, r:id) of page headers, if wanted
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         if self.skip:
             self.skip += 1
             return
-        ns, local = self._local(tag)
-        if ns == _MC and local == "Fallback":
-            self.skip = 1  # the same content again, for older readers
+        name = _word_name(tag)
+        if name is _FALLBACK:
+            self.skip = 1
             return
-        name = local if ns in _W else ""
-        parent = self.stack[-1] if self.stack else ""
         self.stack.append(name)
-        if not name:
-            return
-        if name in _FORMAT_CHANGES:
-            self.marks.format_changes += 1
-            self.skip = 1
-            self.stack.pop()
-            return
-        if name in _INVISIBLE:
-            self.skip = 1
-            self.stack.pop()
-            return
-        if name == "ins":
-            self.marks.insertions += 1
-        elif name == "del":
-            self.marks.deletions += 1
-        elif name in ("moveFrom", "moveTo"):
-            self.marks.moves += 1
-            if name == "moveFrom" and parent != "rPr":
-                self.skip = 1  # the old place of moved text
-                self.stack.pop()
-        elif name == "p":
-            self.containers.append(_ParaBuilder())
-        elif name == "tbl":
-            self.containers.append(Table())
-        elif name == "tr":
-            table = self._innermost(Table)
-            if table is not None:
-                table.rows.append(Row())
-        elif name == "tc":
-            self.containers.append(Cell([]))
-        elif name == "vMerge" and parent == "tcPr":
-            cell = self._innermost(Cell)
-            if cell is not None:
-                cell.continued = _attr(attrib, "val") != "restart"
-        elif name == "r":
-            para = self._innermost(_ParaBuilder)
-            if para is not None:
-                para.run_highlight = False
-        elif name == "highlight" and parent == "rPr" and self._grandparent() == "r":
-            para = self._innermost(_ParaBuilder)
-            if para is not None and _attr(attrib, "val") not in ("", "none"):
-                para.run_highlight = _attr(attrib, "val").lower() == "yellow"
-        elif name == "shd" and parent == "rPr" and self._grandparent() == "r":
-            para = self._innermost(_ParaBuilder)
-            if para is not None and _attr(attrib, "fill").lower() in _YELLOW_FILLS:
-                para.run_highlight = True
-        elif name == "t":
-            self.in_text = True
-        elif name == "tab" and parent == "r":
-            self._add("\t")
-        elif name in ("br", "cr"):
-            self._add("\n")
-        elif name == "noBreakHyphen":
-            self._add("-")
-        elif name == "trackRevisions":
-            self.track_revisions = _attr(attrib, "val").lower() not in ("false", "0", "off")
+        action = _ACTIONS.get(name) if name else None
+        if action is not None:
+            action(self, name, attrib)
+
+    def _parent(self) -> str:
+        return self.stack[-2] if len(self.stack) >= 2 else ""
 
     def _grandparent(self) -> str:
         return self.stack[-3] if len(self.stack) >= 3 else ""
+
+    def _skip(self, name: str, attrib: dict[str, str]) -> None:
+        self.skip = 1
+        self.stack.pop()
+
+    def _format_change(self, name: str, attrib: dict[str, str]) -> None:
+        self.marks.format_changes += 1
+        self._skip(name, attrib)
+
+    def _insertion(self, name: str, attrib: dict[str, str]) -> None:
+        self.marks.insertions += 1
+
+    def _deletion(self, name: str, attrib: dict[str, str]) -> None:
+        self.marks.deletions += 1
+
+    def _move(self, name: str, attrib: dict[str, str]) -> None:
+        self.marks.moves += 1
+        if name == "moveFrom" and self._parent() != "rPr":
+            self._skip(name, attrib)  # the old place of moved text
+
+    def _open(self, name: str, attrib: dict[str, str]) -> None:
+        self.containers.append(_ParaBuilder() if name == "p" else Table() if name == "tbl" else Cell([]))
+
+    def _row(self, name: str, attrib: dict[str, str]) -> None:
+        table = self._innermost(Table)
+        if table is not None:
+            table.rows.append(Row())
+
+    def _merge(self, name: str, attrib: dict[str, str]) -> None:
+        cell = self._innermost(Cell) if self._parent() == "tcPr" else None
+        if cell is not None:
+            cell.continued = _attr(attrib, "val") != "restart"
+
+    def _run(self, name: str, attrib: dict[str, str]) -> None:
+        para = self._innermost(_ParaBuilder)
+        if para is not None:
+            para.run_highlight = False
+
+    def _highlight(self, name: str, attrib: dict[str, str]) -> None:
+        if self._parent() != "rPr" or self._grandparent() != "r":
+            return
+        para = self._innermost(_ParaBuilder)
+        if para is None:
+            return
+        if name == "highlight":
+            if _attr(attrib, "val") not in ("", "none"):
+                para.run_highlight = _attr(attrib, "val").lower() == "yellow"
+        elif _attr(attrib, "fill").lower() in _YELLOW_FILLS:
+            para.run_highlight = True
+
+    def _text(self, name: str, attrib: dict[str, str]) -> None:
+        self.in_text = True
+
+    def _character(self, name: str, attrib: dict[str, str]) -> None:
+        if name != "tab" or self._parent() == "r":
+            self._add(_CHARACTERS[name])
+
+    def _track(self, name: str, attrib: dict[str, str]) -> None:
+        self.track_revisions = _attr(attrib, "val").lower() not in ("false", "0", "off")
+
+    def _header(self, name: str, attrib: dict[str, str]) -> None:
+        if self.header_refs is not None:
+            rid = next((v for k, v in attrib.items() if k.rpartition("}")[0] in _R), "")
+            self.header_refs.append((_attr(attrib, "type") or "default", rid))
 
     def end(self, tag: str) -> None:
         if self.skip:
@@ -283,8 +309,29 @@ class _StoryReader:
         if self.in_text and not self.skip:
             self._add(text)
 
-    def close(self) -> None:
-        return None
+
+_CHARACTERS = {"tab": "\t", "br": "\n", "cr": "\n", "noBreakHyphen": "-"}
+# What the reader does on opening a Word element; every other element is only stacked.
+_ACTIONS: dict[str, Callable[[_StoryReader, str, dict[str, str]], None]] = {
+    **{name: _StoryReader._format_change for name in _FORMAT_CHANGES},
+    **{name: _StoryReader._skip for name in _INVISIBLE},
+    "ins": _StoryReader._insertion,
+    "del": _StoryReader._deletion,
+    "moveFrom": _StoryReader._move,
+    "moveTo": _StoryReader._move,
+    "p": _StoryReader._open,
+    "tbl": _StoryReader._open,
+    "tc": _StoryReader._open,
+    "tr": _StoryReader._row,
+    "vMerge": _StoryReader._merge,
+    "r": _StoryReader._run,
+    "highlight": _StoryReader._highlight,
+    "shd": _StoryReader._highlight,
+    "t": _StoryReader._text,
+    **{name: _StoryReader._character for name in _CHARACTERS},
+    "trackRevisions": _StoryReader._track,
+    "headerReference": _StoryReader._header,
+}
 
 
 def token_span(text: str, lo: int, hi: int) -> str:
@@ -303,29 +350,6 @@ def _attr(attrib: dict[str, str], local: str) -> str:
     return ""
 
 
-class _HeaderRefs:
-    """Collects the relationship ids of page headers while the main part is read."""
-
-    def __init__(self, inner: _StoryReader) -> None:
-        self.inner = inner
-        self.ids: list[tuple[str, str]] = []  # (type: first/default/even, r:id)
-
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        if tag.endswith("}headerReference") and tag[1:].split("}")[0] in _W:
-            rid = next((v for k, v in attrib.items() if k[1:].split("}")[0] in _R), "")
-            self.ids.append((_attr(attrib, "type") or "default", rid))
-        self.inner.start(tag, attrib)
-
-    def end(self, tag: str) -> None:
-        self.inner.end(tag)
-
-    def data(self, text: str) -> None:
-        self.inner.data(text)
-
-    def close(self) -> None:
-        return None
-
-
 def read_word(archive: Archive, main_part: str) -> WordContent:
     """Read the document; raises Refusal (safety or damage) on the first problem."""
     limits = archive.limits
@@ -338,25 +362,23 @@ def read_word(archive: Archive, main_part: str) -> WordContent:
         archive.parse(part, target)
 
     # Every relationship part first: nothing is read from a package that links outside.
-    rels: dict[str, RelsReader] = {}
+    rels: dict[str, list[Relationship]] = {}
     for name in archive.names:
         if name.lower().endswith(".rels"):
-            reader = RelsReader()
-            parse(name, reader)
-            rels[name.lower()] = reader
-            check_relationships(name, reader.items)
+            rels[name.lower()] = archive.relationships(name)
+            check_relationships(name, rels[name.lower()])
 
     if not archive.has(main_part):
         raise Refusal(found("safety.damaged", detail=f"the main part {main_part} is missing"))
-    body = _StoryReader(marks, budget)
-    refs = _HeaderRefs(body)
-    parse(main_part, refs)
+    header_refs: list[tuple[str, str]] = []
+    body = _StoryReader(marks, budget, header_refs)
+    parse(main_part, body)
 
-    main_rels = rels.get(rels_name(main_part).lower())
-    targets = {r.id: resolve(main_part, r.target) for r in (main_rels.items if main_rels else [])}
+    main_rels = rels.get(rels_name(main_part).lower(), [])
+    targets = {r.id: resolve(main_part, r.target) for r in main_rels}
     order = {"first": 0, "default": 1, "even": 2}
     headers: list[list[Block]] = []
-    for _, rid in sorted(refs.ids, key=lambda item: order.get(item[0], 3)):
+    for _, rid in sorted(header_refs, key=lambda item: order.get(item[0], 3)):
         part = targets.get(rid)
         if not part or part.lower() in done or not archive.has(part):
             continue  # a dangling reference: Word shows no header there either
@@ -366,11 +388,7 @@ def read_word(archive: Archive, main_part: str) -> WordContent:
 
     track = False
     settings = next(
-        (
-            resolve(main_part, r.target)
-            for r in (main_rels.items if main_rels else [])
-            if r.type == "settings"
-        ),
+        (resolve(main_part, r.target) for r in main_rels if r.type == "settings"),
         None,
     )
     if settings and archive.has(settings) and settings.lower() not in done:
@@ -379,7 +397,7 @@ def read_word(archive: Archive, main_part: str) -> WordContent:
         track = options.track_revisions
 
     for name in archive.names:
-        if name.lower() in done:
+        if name.lower() in done or name.lower() in archive.parsed:
             continue
         if name.lower().endswith((".xml", ".vml")):
             archive.parse(name, PrologOnly())
