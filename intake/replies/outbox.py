@@ -9,13 +9,14 @@ aiosmtplib and records the outcome. It owns the row's life after that:
        |                  |--5xx, all recipients refused, bad certificate--> failed
        +--lease expired---+        failed --retry_failed--> pending
 
-Claiming. Each row is claimed just before it is sent, in its own committed
-transaction, so that two processes never send the same reply: on PostgreSQL
-with `SELECT ... FOR UPDATE SKIP LOCKED` (a second sender skips the locked row
-instead of waiting for it); on SQLite, which silently drops FOR UPDATE, with one
+Claiming. Each row is claimed just before it is sent, in a committed
+transaction, so that two processes never send the same reply: one
 `UPDATE ... WHERE id = (the oldest due) AND status = 'pending' RETURNING ...`,
-which only one writer can win. Claiming one row at a time keeps the lease short: it only has to outlast
-one SMTP transaction, not a whole batch.
+which only one writer can win; on PostgreSQL the oldest due row is picked
+`FOR UPDATE SKIP LOCKED` (a second sender skips the locked row instead of
+waiting for it); SQLite drops that clause and serialises writers. Claiming
+one row at a time keeps the lease short: it only has to outlast one SMTP
+transaction, not a whole batch.
 
 The duplicate window. A reply is marked `sent` in its own commit right after
 the server's 250 answer to DATA. If the process dies between that answer and
@@ -45,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import aiosmtplib
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Secret, Settings, SmtpSettings
@@ -247,16 +248,56 @@ class _Job:
     attempts: int
 
 
-def _due(event_id: str, now: datetime) -> Any:
+_REPLY = cast(Table, Reply.__table__)
+
+
+def _claim_statement() -> Any:
+    """UPDATE the oldest due reply of an event to `sending`, if it is still pending, RETURNING
+    what is sent: one statement, a write from its first step, on both databases. On PostgreSQL
+    the row is picked `FOR UPDATE SKIP LOCKED`, so a second sender skips it instead of waiting;
+    SQLite drops that clause and serialises writers, and of two senders the second's UPDATE,
+    run after the first's commit, picks the next row. Built once: per reply only the values
+    change (building and cache-keying the statement each time was a third of its cost)."""
+    r = _REPLY.c
+    oldest = (
+        select(r.id)
+        .where(
+            r.event == bindparam("of_event"),
+            r.status == ReplyStatus.PENDING,
+            or_(r.next_attempt_at.is_(None), r.next_attempt_at <= bindparam("due_by")),
+        )
+        .order_by(r.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     return (
-        Reply.event == event_id,
-        Reply.status == ReplyStatus.PENDING,
-        or_(Reply.next_attempt_at.is_(None), Reply.next_attempt_at <= now),
+        update(_REPLY)
+        .where(r.id == oldest, r.status == ReplyStatus.PENDING)
+        .values(status=ReplyStatus.SENDING, claimed_by=bindparam("worker"), claimed_at=bindparam("claimed"))
+        .returning(r.id, r.recipient, r.raw, r.attempts)
     )
 
 
-def _job(row: Reply) -> _Job:
-    return _Job(row.id, row.recipient, row.raw, row.attempts)
+def _sent_statement() -> Any:
+    """Mark one reply sent. Not restricted to our claim: if the lease ran out and the row was
+    put back to pending meanwhile, recording the delivery still prevents a resend."""
+    r = _REPLY.c
+    return (
+        update(_REPLY)
+        .where(r.id == bindparam("reply"), r.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)))
+        .values(
+            status=ReplyStatus.SENT,
+            sent_at=bindparam("sent"),
+            attempts=bindparam("tries"),
+            last_error=None,
+            next_attempt_at=None,
+        )
+    )
+
+
+_CLAIM = _claim_statement()
+_SENT = _sent_statement()
 
 
 def _claim_next(
@@ -269,32 +310,8 @@ def _claim_next(
 
 def _claim_in(session: Session, event_id: str, worker: str, now: datetime) -> _Job | None:
     """Claim the oldest due reply in `session`'s transaction (the caller commits)."""
-    if session.get_bind().dialect.name == "postgresql":
-        row = session.scalars(
-            select(Reply)
-            .where(*_due(event_id, now))
-            .order_by(Reply.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if row is None:
-            return None
-        row.status = ReplyStatus.SENDING
-        row.claimed_by = worker
-        row.claimed_at = now
-        return _job(row)
-    # SQLite: no row locks. One UPDATE that picks the oldest due row and takes it if it is
-    # still pending, returning what is sent: a write from its first step, so no reader
-    # upgrades to a writer (what makes SQLite report "locked"), and of two senders only one
-    # takes a row; the other's UPDATE, run after it, picks the next. (It was a SELECT of
-    # candidates, then an UPDATE and a SELECT per claim: three statements of SQLAlchemy's ORM.)
-    oldest = select(Reply.id).where(*_due(event_id, now)).order_by(Reply.id).limit(1).scalar_subquery()
     claimed = session.execute(
-        update(Reply)
-        .where(Reply.id == oldest, Reply.status == ReplyStatus.PENDING)
-        .values(status=ReplyStatus.SENDING, claimed_by=worker, claimed_at=now)
-        .returning(Reply.id, Reply.recipient, Reply.raw, Reply.attempts)
-        .execution_options(synchronize_session=False)
+        _CLAIM, {"of_event": event_id, "due_by": now, "worker": worker, "claimed": now}
     ).first()
     return _Job(*claimed) if claimed is not None else None
 
@@ -347,19 +364,7 @@ def _mark_sent(
     commit: one commit per reply instead of two, and the "sent" commit still follows the server's
     250 at once, so the duplicate window is what it was. Returns the reply claimed, if any."""
     with session_factory() as session, session.begin():
-        # Not restricted to our claim: if the lease ran out and the row was put back to
-        # pending meanwhile, recording the delivery still prevents a resend.
-        session.execute(
-            _set(
-                job.id,
-                Reply.status.in_((ReplyStatus.SENDING, ReplyStatus.PENDING)),
-                status=ReplyStatus.SENT,
-                sent_at=now,
-                attempts=job.attempts + 1,
-                last_error=None,
-                next_attempt_at=None,
-            )
-        )
+        session.execute(_SENT, {"reply": job.id, "sent": now, "tries": job.attempts + 1})
         return _claim_in(session, *claim_for, now) if claim_for is not None else None
 
 
