@@ -2,7 +2,7 @@
 """The intake benchmark: intake against its mailbox's physical limit and against a peer.
 
     python bench/intake_bench.py --messages 1000 [--backend sqlite|postgresql|both]
-                                 [--peer django-helpdesk|none] [--workers N]
+                                 [--peer django-helpdesk|none] [--workers N] [--batch-messages N]
                                  [--json bench/results/latest.json] [--attachment-kb 100]
     python bench/intake_bench.py --smoke        # 100 messages, SQLite, no peer: for CI
 
@@ -985,6 +985,7 @@ class Options:
     backends: tuple[str, ...]
     peer: str | None
     workers: int | None
+    batch_messages: int | None
     json_path: Path
     attachment_kb: int
     large_mb: int
@@ -1080,12 +1081,21 @@ def _intake_outcome(url: str) -> dict[str, Any]:
     }
 
 
-def intake_config(directory: Path, server: Any, sink: Any, url: str) -> Any:
+def intake_config(
+    directory: Path, server: Any, sink: Any, url: str, batch_messages: int | None = None
+) -> Any:
     """A config file for intake on the benchmark's Dovecot, SMTP sink and database."""
     from tests.support.intake_env import write_config
 
     return write_config(
-        directory, server.host, server.port, server.user, server.password, url, smtp_port=sink.port
+        directory,
+        server.host,
+        server.port,
+        server.user,
+        server.password,
+        url,
+        smtp_port=sink.port,
+        imap_extra=f"batch_messages = {batch_messages}" if batch_messages else "",
     )
 
 
@@ -1096,7 +1106,7 @@ def measure_intake(
 
     url = _new_database(backend, workdir / backend)
     try:
-        env_config = intake_config(workdir / backend, server, sink, url)
+        env_config = intake_config(workdir / backend, server, sink, url, options.batch_messages)
         env = env_config.env()
         if options.workers is not None:
             env["INTAKE_WORKERS"] = str(options.workers)
@@ -1471,6 +1481,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=None, help="INTAKE_WORKERS for intake's runs")
     parser.add_argument(
+        "--batch-messages",
+        type=int,
+        default=None,
+        help="[imap] batch_messages for intake's runs (default 100)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -1519,6 +1535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backends=("sqlite", "postgresql") if backend == "both" else (backend,),
         peer=None if peer_name == "none" else peer_name,
         workers=args.workers,
+        batch_messages=args.batch_messages,
         json_path=json_path,
         attachment_kb=args.attachment_kb,
         large_mb=args.large_mb,
