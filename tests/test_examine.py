@@ -22,6 +22,7 @@ from intake.record import Place, enter_folder, record_batch
 from intake.store import BlobStore
 from tests.support.corpus import mixed
 from tests.support.intake_env import write_config
+from tests.support.waiting import poll_until
 
 
 def _messages(count: int) -> list[RawMessage]:
@@ -121,6 +122,50 @@ def test_the_examine_stage_does_not_load_the_database_layer() -> None:
     assert out.strip() == "[]"
 
 
+def test_a_worker_killed_with_messages_in_hand_costs_only_the_one_it_was_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker is sent a few messages at a time and answers them in order: killed, only the
+    first it had not answered counts a loss (examined again in a fresh worker); the others it
+    held are examined as if nothing happened. Killed twice, on two different messages, nothing
+    is quarantined (a loss counted on every message it held would quarantine the second)."""
+    import signal
+    import threading
+
+    settings = _settings(tmp_path)
+    messages = _messages(40)
+    here = [examine(m, settings.event, 2**30) for m in messages]
+    answered = lambda: sum(e is not None for e in examination.found)  # noqa: E731
+    kills: list[int] = []
+
+    def kill_twice() -> None:
+        for _ in range(2):
+            before = answered()
+            # After an answer (so the worker holds the rest of a chunk) and, the second
+            # time, after the message the first kill landed on came back from a fresh worker.
+            if not poll_until(lambda b=before: answered() > b, timeout=120, every=0.001):
+                return
+            pid = examiner._pool[0].process.pid
+            os.kill(pid, signal.SIGKILL)
+            kills.append(answered())
+
+    caplog.set_level(logging.WARNING, logger="intake.examine")
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        examination = examiner.submit(messages)
+        killer = threading.Thread(target=kill_twice)
+        killer.start()
+        there = examination.results()
+        killer.join(60)
+    assert len(kills) == 2, f"the worker was killed {len(kills)} times"
+    assert [e.message.uid for e in there] == [m.uid for m in messages]
+    assert [(e.verdict, e.digest) for e in there] == [(e.verdict, e.digest) for e in here]
+    again = [
+        r.getMessage() for r in caplog.records if "examining it again in a fresh worker" in r.getMessage()
+    ]
+    assert len(again) == 2 and again[0] != again[1], again
+    assert not [r for r in caplog.records if "a second time" in r.getMessage()], caplog.text
+
+
 def test_a_worker_that_dies_while_it_starts_is_started_again_then_the_poll_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,7 +209,7 @@ def test_a_worker_whose_poller_went_away_before_its_answer_ends_quietly(tmp_path
 
     settings = _settings(tmp_path)
     poller_end, worker_end = Pipe()
-    poller_end.send(_messages(1)[0])
+    poller_end.send(_messages(1))  # a chunk of one
     poller_end.close()  # the message is in the socket's buffer; nobody will read the answer
     failures: list[BaseException] = []
 
