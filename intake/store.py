@@ -27,10 +27,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_KNOWN_DIRS = 8192  # about 0.7 MB of remembered directory names at most
+
+
 class BlobStore:
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir) / "blobs"
         self._unsynced = False  # blobs written with durable=False since the last sync()
+        # Fan-out directories ("abcd") seen to exist: not asked for or created again (a stat
+        # and one or two failing mkdir calls per blob). Forgotten past _KNOWN_DIRS, and when
+        # one turns out to be gone.
+        self._dirs: set[str] = set()
 
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
@@ -45,9 +52,7 @@ class BlobStore:
         if target.exists():
             return digest
         try:
-            created = not target.parent.is_dir()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            created, fd, tmp = self._temporary(target.parent, digest[:4])
         except OSError as exc:
             raise StoreError(f"the data directory {self.root} cannot be written: {exc.strerror}") from exc
         try:
@@ -73,6 +78,24 @@ class BlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return digest
+
+    def _temporary(self, folder: Path, fan: str) -> tuple[bool, int, str]:
+        """A new temporary file in the blob's fan-out directory; whether that directory was new."""
+        created = False
+        if fan not in self._dirs:
+            created = not folder.is_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            if len(self._dirs) >= _KNOWN_DIRS:
+                self._dirs.clear()
+            self._dirs.add(fan)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        except FileNotFoundError:  # removed since it was seen (an operator's clean-up)
+            self._dirs.discard(fan)
+            created = True
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        return created, fd, tmp
 
     def sync(self) -> None:
         """Make every blob written with durable=False durable (files, renames, directories)."""
