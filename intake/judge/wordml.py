@@ -174,7 +174,7 @@ class _StoryReader:
             self.skip += 1
             return
         name = _word_name(tag)
-        if name is _FALLBACK:
+        if name == _FALLBACK:
             self.skip = 1
             return
         self.stack.append(name)
