@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intake.config import EventSettings
-from intake.config.checks import Checks
+from intake.config.checks import Checks, FieldRule
 from intake.findings import Found, found
 from intake.judge.header import Entry, LabelTest, read_zone
 from intake.judge.meeting import group_findings, meeting_findings, period_findings
@@ -296,73 +296,97 @@ def check(content: WordContent, model: TemplateModel, checks: Checks, event: Eve
     result.findings.extend(group_findings(identity_text, event))
     result.findings.extend(meeting_findings(zone.identity, event))
     result.findings.extend(period_findings(identity_text, checks))
-    seen: set[tuple[str, str]] = set()
-
-    def report(where: str, quotes: list[str]) -> None:
-        for quote in quotes:
-            mark = (where, fold(quote))
-            if mark not in seen:
-                seen.add(mark)
-                result.findings.append(
-                    found("template.placeholder", detail=quote, text=shorten(quote), where=where)
-                )
+    quotes = _Quotes(result.findings)
 
     for spec in model.fields:
-        entries = [e for e in zone.entries if e.key == spec.key]
-        rule = checks.rule(spec.key)
-        filled = [e for e in entries if e.text]
-        if not filled:
-            if rule.required:
-                result.findings.append(found("template.missing_field", field=spec.label))
-            continue
-        where = f"the “{spec.label}” field"
-        sample_folds = {*field_needles.exact, *field_needles.prefixes}
-        left: list[str] = []
-        for entry in filled:
-            quotes = _hits(entry.text, field_needles, whole_brackets=True)
-            left.extend(quotes)
-            report(where, quotes)
-        if rule.max_words and not left:
-            words = word_count(filled[0].text)
-            if words > rule.max_words:
-                result.findings.append(
-                    found("template.too_many_words", field=spec.label, words=words, limit=rule.max_words)
-                )
-        if rule.email:
-            valid: list[str] = []
-            invalid: list[str] = []
-            for entry in filled:
-                good, bad = _emails(entry.text)
-                valid.extend(good)
-                invalid.extend(bad)
-            sample_mail = any("@" in q for q in left)
-            valid = [v for v in valid if fold(v) not in sample_folds]
-            if not valid and not sample_mail:
-                seen_text = f"“{invalid[0]}” is not a valid address" if invalid else "none given"
-                result.findings.append(
-                    found("template.contact_email", detail=seen_text, field=spec.label, found=seen_text)
-                )
-        if same_label(spec.key, "contact"):
-            people = [_contact(e, sample_folds) for e in filled]
-            result.contacts = [p for p in people if any(p.values())]
-        elif not left:
-            text = "\n".join(display(p.text) for e in filled[:1] for p in e.value).strip()
-            if same_label(spec.key, "title"):
-                result.title = " ".join(text.split()) or None
-            elif same_label(spec.key, "source"):
-                result.source = " ".join(text.split()) or None
-            elif same_label(spec.key, "abstract"):
-                result.abstract = text or None
+        filled = [e for e in zone.entries if e.key == spec.key and e.text]
+        _check_field(spec, filled, checks.rule(spec.key), field_needles, quotes, result)
 
     header_needles = Needles.of((*model.header_placeholders, *checks.placeholders))
-    report("the header", _hits(identity_text, header_needles, whole_brackets=False))
+    quotes.report("the header", _hits(identity_text, header_needles, whole_brackets=False))
 
     body_needles = Needles.of((*model.body_placeholders, *checks.body_placeholders))
     for para in zone.body:
         if para.text.strip():
-            report("the text of the document", _hits(para.text, body_needles, False))
+            quotes.report("the text of the document", _hits(para.text, body_needles, False))
     result.findings.extend(_marks(content, checks))
     return result
+
+
+class _Quotes:
+    """Placeholder findings: each sample text reported once per place it was left in."""
+
+    def __init__(self, findings: list[Found]) -> None:
+        self.findings = findings
+        self.seen: set[tuple[str, str]] = set()
+
+    def report(self, where: str, quotes: list[str]) -> None:
+        for quote in quotes:
+            mark = (where, fold(quote))
+            if mark not in self.seen:
+                self.seen.add(mark)
+                self.findings.append(
+                    found("template.placeholder", detail=quote, text=shorten(quote), where=where)
+                )
+
+
+def _check_field(
+    spec: FieldSpec,
+    filled: list[Entry],
+    rule: FieldRule,
+    needles: Needles,
+    quotes: _Quotes,
+    result: HeaderResult,
+) -> None:
+    """One header field: present if required, no sample text left, its limits; what it says, kept."""
+    if not filled:
+        if rule.required:
+            result.findings.append(found("template.missing_field", field=spec.label))
+        return
+    where = f"the “{spec.label}” field"
+    sample_folds = {*needles.exact, *needles.prefixes}
+    left: list[str] = []
+    for entry in filled:
+        hits = _hits(entry.text, needles, whole_brackets=True)
+        left.extend(hits)
+        quotes.report(where, hits)
+    if rule.max_words and not left:
+        words = word_count(filled[0].text)
+        if words > rule.max_words:
+            result.findings.append(
+                found("template.too_many_words", field=spec.label, words=words, limit=rule.max_words)
+            )
+    if rule.email:
+        result.findings.extend(_email_findings(spec, filled, left, sample_folds))
+    if same_label(spec.key, "contact"):
+        people = [_contact(e, sample_folds) for e in filled]
+        result.contacts = [p for p in people if any(p.values())]
+    elif not left:
+        text = "\n".join(display(p.text) for e in filled[:1] for p in e.value).strip()
+        if same_label(spec.key, "title"):
+            result.title = " ".join(text.split()) or None
+        elif same_label(spec.key, "source"):
+            result.source = " ".join(text.split()) or None
+        elif same_label(spec.key, "abstract"):
+            result.abstract = text or None
+
+
+def _email_findings(
+    spec: FieldSpec, filled: list[Entry], left: list[str], sample_folds: set[str]
+) -> list[Found]:
+    """A field that must give an e-mail address and gives none (a sample address is reported already)."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for entry in filled:
+        good, bad = _emails(entry.text)
+        valid.extend(good)
+        invalid.extend(bad)
+    sample_mail = any("@" in q for q in left)
+    valid = [v for v in valid if fold(v) not in sample_folds]
+    if valid or sample_mail:
+        return []
+    seen_text = f"“{invalid[0]}” is not a valid address" if invalid else "none given"
+    return [found("template.contact_email", detail=seen_text, field=spec.label, found=seen_text)]
 
 
 def _marks(content: WordContent, checks: Checks) -> list[Found]:
