@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 import docx
+from docx.document import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX
 from docx.oxml import OxmlElement
@@ -88,9 +89,24 @@ def _page_number(paragraph: Paragraph) -> None:
 
 def build(event: EventSettings) -> bytes:
     """The template's bytes for this event."""
-    checks = event.checks
     number = f"{event.numbering_prefix}{'x' * event.numbering_width}"
     document = docx.Document()
+    _page_setup(document, number)
+    _header_table(document, event, number)
+    document.add_paragraph()
+    _text(document.add_paragraph(), "[Your text starts here.", sample=True)
+    for line in CHECKLIST:
+        _text(document.add_paragraph(), line, sample=True)
+    _text(document.add_paragraph(), "]", sample=True)
+    document.add_paragraph("_______________________").alignment = WD_ALIGN_PARAGRAPH.CENTER
+    _properties(document, event)
+    raw = io.BytesIO()
+    document.save(raw)
+    return _reproducible(raw.getvalue())
+
+
+def _page_setup(document: Document, number: str) -> None:
+    """Times New Roman 12 on A4; pages 2 onwards carry "- n -" and the document number."""
     style = document.styles["Normal"]
     style.font.name = "Times New Roman"  # type: ignore[attr-defined]
     style.font.size = Pt(12)  # type: ignore[attr-defined]
@@ -98,14 +114,30 @@ def build(event: EventSettings) -> bytes:
     section.page_width, section.page_height = Twips(11907), Twips(16840)  # A4
     for side in ("top_margin", "bottom_margin", "left_margin", "right_margin"):
         setattr(section, side, Twips(1134))
-
-    # Pages 2 onwards carry "- n -" and the document number; the first page has the table.
-    section.different_first_page_header_footer = True
+    section.different_first_page_header_footer = True  # the first page has the table
     header = section.header
     _page_number(header.paragraphs[0])
     header.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     header.add_paragraph(number).alignment = WD_ALIGN_PARAGRAPH.CENTER
 
+
+_FIELDS = (
+    ("Source:", "[Insert source(s): organization(s) and country]"),
+    ("Title:", "[Insert title (always in English)]"),
+    ("Purpose:", "[Proposal, Discussion or Information]"),
+    ("Contact:", None),
+    ("Keywords:", "[Insert keywords, separated by commas]"),
+    (
+        "Abstract:",
+        "[Insert an abstract under 200 words that describes the proposals and "
+        "content of the document. It will be used to describe your document in "
+        "the meeting report.]",
+    ),
+)
+
+
+def _header_table(document: Document, event: EventSettings, number: str) -> None:
+    """The first page's table: the ITU block, the number, the group, the meeting, the fields."""
     table = document.add_table(rows=11, cols=3)
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
@@ -116,7 +148,7 @@ def build(event: EventSettings) -> bytes:
     itu = table.cell(0, 0).merge(table.cell(2, 1))
     _fill(itu, "INTERNATIONAL TELECOMMUNICATION UNION", size=8)
     _text(itu.add_paragraph(), "TELECOMMUNICATION\nSTANDARDIZATION SECTOR", bold=True, size=13)
-    _text(itu.add_paragraph(), f"STUDY PERIOD {checks.study_period}", size=10)
+    _text(itu.add_paragraph(), f"STUDY PERIOD {event.checks.study_period}", size=10)
     _fill(table.cell(0, 2), number, bold=True, size=14)
     _fill(table.cell(1, 2), f"{event.group} ({event.acronym})", bold=True)
     _fill(table.cell(2, 2), "Original: English")
@@ -127,20 +159,7 @@ def build(event: EventSettings) -> bytes:
     banner = _fill(table.cell(4, 0).merge(table.cell(4, 2)), "DOCUMENT", bold=True)
     banner.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
-    fields = (
-        ("Source:", "[Insert source(s): organization(s) and country]"),
-        ("Title:", "[Insert title (always in English)]"),
-        ("Purpose:", "[Proposal, Discussion or Information]"),
-        ("Contact:", None),
-        ("Keywords:", "[Insert keywords, separated by commas]"),
-        (
-            "Abstract:",
-            "[Insert an abstract under 200 words that describes the proposals and "
-            "content of the document. It will be used to describe your document in "
-            "the meeting report.]",
-        ),
-    )
-    for offset, (label, sample) in enumerate(fields):
+    for offset, (label, sample) in enumerate(_FIELDS):
         row = 5 + offset
         _fill(table.cell(row, 0), label, bold=True)
         if sample is None:
@@ -153,13 +172,8 @@ def build(event: EventSettings) -> bytes:
         else:
             _fill(table.cell(row, 1).merge(table.cell(row, 2)), sample, sample=True)
 
-    document.add_paragraph()
-    _text(document.add_paragraph(), "[Your text starts here.", sample=True)
-    for line in CHECKLIST:
-        _text(document.add_paragraph(), line, sample=True)
-    _text(document.add_paragraph(), "]", sample=True)
-    document.add_paragraph("_______________________").alignment = WD_ALIGN_PARAGRAPH.CENTER
 
+def _properties(document: Document, event: EventSettings) -> None:
     props = document.core_properties
     props.title = f"{event.acronym} document template"
     props.subject = event.name
@@ -169,9 +183,6 @@ def build(event: EventSettings) -> bytes:
     props.created = props.modified = datetime(event.meeting_date.year, 1, 1)
     props.last_modified_by = props.author
     props.revision = 1
-    raw = io.BytesIO()
-    document.save(raw)
-    return _reproducible(raw.getvalue())
 
 
 def _reproducible(data: bytes) -> bytes:
