@@ -139,22 +139,39 @@ def _thanks(event: EventSettings, who: Contributor, when: datetime) -> tuple[str
     return "thanks in answer to the acknowledgement", raw, when
 
 
+_ABSTRACT = (
+    "This contribution proposes an update to the metaverse standardization roadmap, "
+    "covering interoperability of virtual worlds and digital identity."
+)
+
+
+def _doc(event: EventSettings, title: str, who: Contributor) -> bytes:
+    return make_docx(event, title, who.organization, who, _ABSTRACT)
+
+
 def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
     """A realistic morning in the mailbox: (what it shows, raw bytes, server receipt time)."""
     before = event.deadline - timedelta(days=2)
-    after = event.deadline + timedelta(hours=3)
-    jane, lukasz, wang, fedor, fatima, amara = CONTRIBUTORS
-    abstract = (
-        "This contribution proposes an update to the metaverse standardization roadmap, "
-        "covering interoperability of virtual worlds and digital identity."
+    jane = CONTRIBUTORS[0]
+    valid = _doc(event, "Proposed update to the metaverse standardization roadmap", jane)
+    samples = [*_submissions(event, before, valid), *_unfinished(event, before), *_other_mail(event, before)]
+    samples.append(("the same message delivered twice", samples[0][1], before + timedelta(hours=4)))
+    samples.append(_resent(event, jane, valid, before + timedelta(hours=4, minutes=20)))
+    samples.append(_thanks(event, jane, before + timedelta(hours=4, minutes=40)))
+    samples.append(
+        (
+            "bytes that are not an e-mail",
+            b"\x00\x01 this is not an e-mail at all \xff\xfe\r\n",
+            before + timedelta(hours=5),
+        )
     )
+    return samples
 
-    def doc(title: str, who: Contributor) -> bytes:
-        return make_docx(event, title, who.organization, who, abstract)
 
-    valid = doc("Proposed update to the metaverse standardization roadmap", jane)
-    unfinished = make_docx(event, "[Insert title (always in ENGLISH)]", "", amara, "")
-    samples = [
+def _submissions(event: EventSettings, before: datetime, valid: bytes) -> list[tuple[str, bytes, datetime]]:
+    """Finished documents sent before the deadline, plain and less plain."""
+    jane, lukasz, wang, fedor, _, _ = CONTRIBUTORS
+    return [
         (
             "a valid input document",
             make_message(
@@ -174,7 +191,13 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
                 event.address,
                 "Wkład: interoperacyjność światów wirtualnych",
                 "Szanowni Państwo,\n\nw załączeniu nasz wkład.\n",
-                [("Wkład – interoperacyjność.docx", DOCX, doc("Interoperability of virtual worlds", lukasz))],
+                [
+                    (
+                        "Wkład – interoperacyjność.docx",
+                        DOCX,
+                        _doc(event, "Interoperability of virtual worlds", lukasz),
+                    )
+                ],
                 date=before,
             ),
             before + timedelta(minutes=7),
@@ -187,7 +210,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
                 "关于元宇宙数字身份的输入文稿",
                 "您好，附件是我们的文稿（Word 和 PDF）。\n",
                 [
-                    ("数字身份.docx", DOCX, doc("Digital identity in the metaverse", wang)),
+                    ("数字身份.docx", DOCX, _doc(event, "Digital identity in the metaverse", wang)),
                     ("数字身份.pdf", "application/pdf", b"%PDF-1.7\n% sample companion\n%%EOF\n"),
                 ],
                 date=before,
@@ -206,6 +229,14 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
             ),
             before + timedelta(hours=1),
         ),
+    ]
+
+
+def _unfinished(event: EventSettings, before: datetime) -> list[tuple[str, bytes, datetime]]:
+    """Documents made from the template and not (all) filled in."""
+    jane, amara = CONTRIBUTORS[0], CONTRIBUTORS[5]
+    unfinished = make_docx(event, "[Insert title (always in ENGLISH)]", "", amara, "")
+    return [
         (
             "two documents, one unfinished",
             make_message(
@@ -217,7 +248,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
                     (
                         "Avatar interoperability.docx",
                         DOCX,
-                        doc("Avatar interoperability requirements", amara),
+                        _doc(event, "Avatar interoperability requirements", amara),
                     ),
                     ("Second input (draft).docx", DOCX, unfinished),
                 ],
@@ -237,6 +268,14 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
             ),
             before + timedelta(minutes=50),
         ),
+    ]
+
+
+def _other_mail(event: EventSettings, before: datetime) -> list[tuple[str, bytes, datetime]]:
+    """A question, a late document and an out-of-office reply."""
+    _, _, _, _, fatima, amara = CONTRIBUTORS
+    after = event.deadline + timedelta(hours=3)
+    return [
         (
             "a question, no document",
             make_message(
@@ -255,7 +294,7 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
                 event.address,
                 "مساهمة: معايير الميتافيرس",
                 "السلام عليكم، مرفق مساهمتنا.\n",
-                [("مساهمة.docx", DOCX, doc("Metaverse standards landscape", fatima))],
+                [("مساهمة.docx", DOCX, _doc(event, "Metaverse standards landscape", fatima))],
                 date=event.deadline - timedelta(minutes=5),
             ),
             after,
@@ -273,14 +312,3 @@ def demo_mailbox(event: EventSettings) -> list[tuple[str, bytes, datetime]]:
             before + timedelta(hours=3),
         ),
     ]
-    samples.append(("the same message delivered twice", samples[0][1], before + timedelta(hours=4)))
-    samples.append(_resent(event, jane, valid, before + timedelta(hours=4, minutes=20)))
-    samples.append(_thanks(event, jane, before + timedelta(hours=4, minutes=40)))
-    samples.append(
-        (
-            "bytes that are not an e-mail",
-            b"\x00\x01 this is not an e-mail at all \xff\xfe\r\n",
-            before + timedelta(hours=5),
-        )
-    )
-    return samples
