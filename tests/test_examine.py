@@ -131,26 +131,52 @@ def test_a_worker_killed_with_messages_in_hand_costs_only_the_one_it_was_on(
     is quarantined (a loss counted on every message it held would quarantine the second)."""
     import signal
     import threading
+    from collections.abc import Callable
 
     settings = _settings(tmp_path)
-    messages = _messages(40)
+    messages = _messages(60)
     here = [examine(m, settings.event, 2**30) for m in messages]
-    answered = lambda: sum(e is not None for e in examination.found)  # noqa: E731
     kills: list[int] = []
+    # The first two workers start frozen (SIGSTOP), so each kill lands while the worker holds
+    # messages it has not answered, however loaded the machine: a worker killed after it had
+    # answered the whole batch would cost nothing, and prove nothing.
+    started: list[examine_module._Worker] = []
+
+    def frozen_start() -> examine_module._Worker:
+        worker = start()
+        if len(started) < 2:
+            os.kill(worker.process.pid, signal.SIGSTOP)
+        started.append(worker)
+        return worker
+
+    def holding(count: int) -> Callable[[], bool]:
+        return lambda: len(started) >= count and bool(started[count - 1].tasks)
 
     def kill_twice() -> None:
-        for _ in range(2):
-            before = answered()
-            # After an answer (so the worker holds the rest of a chunk) and, the second
-            # time, after the message the first kill landed on came back from a fresh worker.
-            if not poll_until(lambda b=before: answered() > b, timeout=120, every=0.001):
-                return
-            pid = examiner._pool[0].process.pid
-            os.kill(pid, signal.SIGKILL)
-            kills.append(answered())
+        # First: the frozen worker holds its first chunk; it dies on the first message.
+        if not poll_until(holding(1), timeout=120, every=0.001):
+            return
+        first = started[0]
+        kills.append(first.tasks[0])
+        os.kill(first.process.pid, signal.SIGKILL)
+        # Second: the fresh worker answers that message again, then is frozen with the rest of
+        # its chunk (or the next one) in hand and killed on a message after it.
+        if not poll_until(holding(2), timeout=120, every=0.001):
+            return
+        second = started[1]
+        os.kill(second.process.pid, signal.SIGCONT)
+        if not poll_until(lambda: examination.found[kills[0]] is not None, timeout=120, every=0.001):
+            return
+        os.kill(second.process.pid, signal.SIGSTOP)
+        if not poll_until(holding(2), timeout=120, every=0.001):
+            return
+        kills.append(second.tasks[0])
+        os.kill(second.process.pid, signal.SIGKILL)
 
     caplog.set_level(logging.WARNING, logger="intake.examine")
     with Examiner(settings.event, 2**30, workers=1) as examiner:
+        start = examiner._start
+        examiner._start = frozen_start  # type: ignore[method-assign]
         examination = examiner.submit(messages)
         killer = threading.Thread(target=kill_twice)
         killer.start()
