@@ -31,7 +31,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -359,14 +359,14 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
         assert item.row is not None
         verdict = item.verdict
         detail = f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else "")
-        later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.RECORDED, detail))
+        later.audit(SubjectType.MESSAGE, item.row.id, AuditAction.RECORDED, detail)
         inbound, message = item.examined.inbound, item.examined.message
         if inbound is not None and not item.duplicate:
             _, note = queue_reply(
                 session, item.row.id, inbound, verdict, item.numbers, event, message.received_at, now, limits
             )
-            later.append(_audit_row(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note))
-    session.add_all(later)
+            later.audit(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note)
+    later.write(session)
 
 
 def _answering(session: Session, event: EventSettings, rows: list[_Row]) -> None:
@@ -394,7 +394,7 @@ def _insert_messages(session: Session, place: Place, rows: list[_Row], event: Ev
         session.flush()
 
 
-def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) -> list[object]:
+def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) -> _Later:
     """Documents and their numbers; returns the findings and audit rows still to add."""
     wanted = [
         (id(item), position)
@@ -404,11 +404,11 @@ def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) 
     ]
     # The batch's numbers taken together, in UID order: a rollback frees them unseen.
     fresh = dict(zip(wanted, take_numbers(session, event, len(wanted)), strict=True))
-    later: list[object] = []
+    later = _Later()
     documents: list[tuple[_Row, Document, int]] = []
     for item in rows:
         assert item.row is not None
-        later += _findings(item.row.id, None, item.verdict.findings)
+        later.found(item.row.id, None, item.verdict.findings)
         for position, doc in enumerate(item.verdict.documents):
             document = _document_row(item.row.id, position, doc)
             if _numbered(doc):
@@ -422,8 +422,8 @@ def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) 
     for item, document, position in documents:
         assert item.row is not None
         if document.number:
-            later.append(_audit_row(SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number))
-        later += _findings(item.row.id, document.id, item.verdict.documents[position].findings)
+            later.audit(SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number)
+        later.found(item.row.id, document.id, item.verdict.documents[position].findings)
     return later
 
 
@@ -480,20 +480,44 @@ def _document_row(message_row_id: int, position: int, doc: DocumentVerdict) -> D
     )
 
 
-def _findings(message_row_id: int, document_id: int | None, items: Iterable[Found]) -> list[object]:
-    rows: list[object] = []
-    for found in items:
-        rows.append(
-            Finding(
-                message_id=message_row_id,
-                document_id=document_id,
-                code=found.code,
-                severity=str(found.severity),
-                message=found.message,
-                detail=found.detail,
-            )
+@dataclass
+class _Later:
+    """The batch's findings and audit entries: rows nothing reads back while recording, so
+    written by one INSERT each (executemany) instead of through the ORM's unit of work."""
+
+    findings: list[dict[str, object]] = field(default_factory=list)
+    audits: list[dict[str, object]] = field(default_factory=list)
+
+    def found(self, message_row_id: int, document_id: int | None, items: Iterable[Found]) -> None:
+        self.findings.extend(
+            {
+                "message_id": message_row_id,
+                "document_id": document_id,
+                "code": found.code,
+                "severity": str(found.severity),
+                "message": found.message,
+                "detail": found.detail,
+            }
+            for found in items
         )
-    return rows
+
+    def audit(self, subject_type: str, subject_id: int, action: str, detail: str | None) -> None:
+        self.audits.append(
+            {
+                "at": utcnow(),
+                "actor": "system",
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "detail": detail,
+            }
+        )
+
+    def write(self, session: Session) -> None:
+        if self.findings:
+            session.execute(insert(Finding), self.findings)
+        if self.audits:
+            session.execute(insert(AuditEvent), self.audits)
 
 
 def _advance(session: Session, place: Place, uid: int) -> None:
