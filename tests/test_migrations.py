@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -61,6 +62,12 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     assert _diff(database_url) == []
 
 
+def _intake(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "intake", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+
+
 def test_intake_db_upgrade_on_an_empty_database(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {
         "PATH": "/usr/bin:/bin",
@@ -70,14 +77,7 @@ def test_intake_db_upgrade_on_an_empty_database(database_url: str, tmp_path) -> 
         "INTAKE_IMAP_PASSWORD": "p",
         "INTAKE_SMTP_HOST": "localhost",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "intake", "db", "upgrade"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    result = _intake(env, tmp_path, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     engine = db.make_engine(database_url)
     try:
@@ -86,14 +86,7 @@ def test_intake_db_upgrade_on_an_empty_database(database_url: str, tmp_path) -> 
         engine.dispose()
     assert _tables(database_url) == TABLES
     # Running it again is harmless.
-    again = subprocess.run(
-        [sys.executable, "-m", "intake", "db", "upgrade"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    again = _intake(env, tmp_path, "db", "upgrade")
     assert again.returncode == 0, again.stderr
 
 
@@ -103,3 +96,36 @@ def test_alembic_ini_points_at_the_migrations() -> None:
 
     script = ScriptDirectory.from_config(Config(str(REPO / "alembic.ini")))
     assert script.get_current_head() == db.head_revision()
+
+
+def test_a_database_behind_the_newest_migration_is_refused_at_start(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`intake poll` checks the schema before anything else: none, or an older migration, and it
+    stops with one line naming where the database stands and what to run; once upgraded, it
+    gets past the check (here to the IMAP server, which is not there)."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTAKE_DATABASE_URL": database_url,
+        "INTAKE_IMAP_HOST": "127.0.0.1",
+        "INTAKE_IMAP_PORT": "9",
+        "INTAKE_IMAP_USER": "u",
+        "INTAKE_IMAP_PASSWORD": "p",
+        "INTAKE_SMTP_HOST": "127.0.0.1",
+        "INTAKE_SMTP_PORT": "9",
+        "INTAKE_DATA_DIR": str(tmp_path / "data"),
+    }
+
+    engine = db.make_engine(database_url)
+    try:
+        assert db.current_revision(engine) is None
+        db.upgrade(database_url, "0004_digest_run")
+        assert db.current_revision(engine) == "0004_digest_run"
+    finally:
+        engine.dispose()
+    behind = _intake(env, tmp_path, "poll", "--once")
+    assert behind.returncode != 0
+    assert "is at migration 0004_digest_run, not 0005_resend: run `intake db upgrade` first" in behind.stderr
+    assert "Traceback" not in behind.stderr and len(behind.stderr.strip().splitlines()) == 1, behind.stderr
+    db.upgrade(database_url)
+    current = _intake(env, tmp_path, "poll", "--once")
+    assert "migration" not in current.stderr and "Traceback" not in current.stderr, current.stderr
+    assert "127.0.0.1:9" in current.stderr or "refused" in current.stderr, current.stderr
