@@ -295,7 +295,9 @@ class Ledger:
     def check(self, complete: bool = True, copied_twice: bool = False) -> None:
         """The invariant; with `complete`, also: all filed, all due replies delivered.
         `copied_twice`: filing by COPY (a server without MOVE) was cut after the
-        server copied, so a message may also have a second copy in its Intake folder.
+        server copied, or Dovecot was killed during a MOVE (on Maildir it copies, then
+        expunges), so a message may also have a second copy in its Intake folder
+        (docs/operators.md, "After an outage"); never elsewhere, never a third.
 
         Without `complete` it may run beside a live service. Rows only ever grow,
         so the reads go from what is written last to what is written first
