@@ -533,14 +533,12 @@ def _advance(session: Session, place: Place, uid: int) -> None:
     )
 
 
-def _audit_row(subject_type: str, subject_id: int, action: str, detail: str | None) -> AuditEvent:
-    return AuditEvent(
-        actor="system", action=action, subject_type=subject_type, subject_id=subject_id, detail=detail
-    )
-
-
 def _audit(session: Session, subject_type: str, subject_id: int, action: str, detail: str | None) -> None:
-    session.add(_audit_row(subject_type, subject_id, action, detail))
+    session.add(
+        AuditEvent(
+            actor="system", action=action, subject_type=subject_type, subject_id=subject_id, detail=detail
+        )
+    )
 
 
 def enter_folder(
