@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import aiosmtplib
-from sqlalchemy import CursorResult, Table, bindparam, or_, select, update
+from sqlalchemy import Connection, CursorResult, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Secret, Settings, SmtpSettings
@@ -251,32 +251,38 @@ class _Job:
 _REPLY = cast(Table, Reply.__table__)
 
 
-def _claim_statement() -> Any:
+def _claim_statement(after_sent: bool = False) -> Any:
     """UPDATE the oldest due reply of an event to `sending`, if it is still pending, RETURNING
     what is sent: one statement, a write from its first step, on both databases. On PostgreSQL
     the row is picked `FOR UPDATE SKIP LOCKED`, so a second sender skips it instead of waiting;
     SQLite drops that clause and serialises writers, and of two senders the second's UPDATE,
     run after the first's commit, picks the next row. Built once: per reply only the values
-    change (building and cache-keying the statement each time was a third of its cost)."""
+    change (building and cache-keying the statement each time was a third of its cost).
+
+    `after_sent` (PostgreSQL): the same claim with the "sent" mark of the reply before it
+    (`_sent_statement`) as a data-modifying WITH, so marking one reply sent and claiming the
+    next is one statement, run in autocommit: one round trip instead of four (BEGIN, two
+    UPDATEs, COMMIT). PostgreSQL runs a WITH's UPDATE to completion whether or not anything
+    is claimed; the claim never picks the row just marked (one statement must not update a
+    row twice)."""
     r = _REPLY.c
+    due = [
+        r.event == bindparam("of_event"),
+        r.status == ReplyStatus.PENDING,
+        or_(r.next_attempt_at.is_(None), r.next_attempt_at <= bindparam("due_by")),
+    ]
+    if after_sent:
+        due.append(r.id != bindparam("reply"))
     oldest = (
-        select(r.id)
-        .where(
-            r.event == bindparam("of_event"),
-            r.status == ReplyStatus.PENDING,
-            or_(r.next_attempt_at.is_(None), r.next_attempt_at <= bindparam("due_by")),
-        )
-        .order_by(r.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        select(r.id).where(*due).order_by(r.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
     )
-    return (
+    claim = (
         update(_REPLY)
         .where(r.id == oldest, r.status == ReplyStatus.PENDING)
         .values(status=ReplyStatus.SENDING, claimed_by=bindparam("worker"), claimed_at=bindparam("claimed"))
         .returning(r.id, r.recipient, r.raw, r.attempts)
     )
+    return claim.add_cte(_sent_statement().returning(r.id).cte("sent")) if after_sent else claim
 
 
 def _sent_statement() -> Any:
@@ -298,6 +304,7 @@ def _sent_statement() -> Any:
 
 _CLAIM = _claim_statement()
 _SENT = _sent_statement()
+_SENT_AND_CLAIM = _claim_statement(after_sent=True)  # PostgreSQL only
 
 
 def _claim_next(
@@ -357,15 +364,10 @@ def _release(session_factory: sessionmaker[Session], job: _Job, worker: str, err
     )
 
 
-def _mark_sent(
-    session_factory: sessionmaker[Session], job: _Job, now: datetime, claim_for: tuple[str, str] | None = None
-) -> _Job | None:
-    """Record `job` sent. With `claim_for` (event, worker), claim the next due reply in the same
-    commit: one commit per reply instead of two, and the "sent" commit still follows the server's
-    250 at once, so the duplicate window is what it was. Returns the reply claimed, if any."""
+def _mark_sent(session_factory: sessionmaker[Session], job: _Job, now: datetime) -> None:
+    """Record `job` sent, in a commit of its own."""
     with session_factory() as session, session.begin():
         session.execute(_SENT, {"reply": job.id, "sent": now, "tries": job.attempts + 1})
-        return _claim_in(session, *claim_for, now) if claim_for is not None else None
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -478,6 +480,8 @@ async def deliver_pending_async(
                 break
             job = await run.deliver(job, claim_next=left > 0)
     finally:
+        if run.marks is not None:
+            run.marks.close()
         if run.client is not None:
             await _disconnect(run.client)
     return DeliveryReport(
@@ -499,6 +503,7 @@ class _Run:
     now: Callable[[], datetime]
     max_attempts: int
     client: aiosmtplib.SMTP | None = None
+    marks: Connection | None = None  # held for the run: each "sent" mark and the claim after it
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -527,8 +532,7 @@ class _Run:
             return self.claim() if claim_next else None
         # The server has answered 250: record it at once; see the module docstring.
         try:
-            claim_for = (self.settings.event.id, self.worker) if claim_next else None
-            following = _mark_sent(self.sessions, job, self.now(), claim_for)
+            following = self._sent(job, claim_next)
         except Exception:
             # Remembered in this process and recorded as soon as the database is
             # back (before anything else is sent), so only a crash now resends it.
@@ -540,8 +544,34 @@ class _Run:
             )
             raise
         self.sent += 1
-        log.info("outbox: reply %d sent", job.id)
+        log.debug("outbox: reply %d sent", job.id)  # each run logs how many at INFO (intake.pipeline)
         return following
+
+    def _sent(self, job: _Job, claim_next: bool) -> _Job | None:
+        """Record `job` sent and, with `claim_next`, claim the next due reply in the same commit:
+        one commit per reply instead of two, and the "sent" commit still follows the server's
+        250 at once, so the duplicate window is what it was. On one connection held for the
+        run (no pool check-out and ping per reply); on PostgreSQL one statement in autocommit
+        (`_SENT_AND_CLAIM`)."""
+        now = self.now()
+        values = {"reply": job.id, "sent": now, "tries": job.attempts + 1}
+        values |= {"of_event": self.settings.event.id, "due_by": now, "worker": self.worker, "claimed": now}
+        if self.marks is None:
+            engine = self.sessions.kw["bind"]
+            self.marks = engine.connect()
+            if engine.dialect.name == "postgresql":
+                self.marks.execution_options(isolation_level="AUTOCOMMIT")
+        marks = self.marks
+        with marks.begin():  # in autocommit, the statement has committed when it returns
+            if not claim_next:
+                marks.execute(_SENT, values)
+                return None
+            if marks.dialect.name == "postgresql":
+                claimed = marks.execute(_SENT_AND_CLAIM, values).first()
+            else:
+                marks.execute(_SENT, values)
+                claimed = marks.execute(_CLAIM, values).first()
+        return _Job(*claimed) if claimed is not None else None
 
     async def _connect(self, job: _Job) -> bool:
         """Open the run's connection; on failure settle `job` and say the run stops."""
