@@ -26,8 +26,9 @@ def test_a_blob_is_fsynced_with_its_directory_before_put_returns(
     store = BlobStore(tmp_path)
     digest = store.put(b"first")
     target = store.path(digest)
+    assert target == store.root / digest[:2] / digest  # one level of fan-out
     assert Path(synced[0]).parent == target.parent  # the temporary file's contents
-    assert synced[1:] == [str(target.parent), str(target.parent.parent), str(store.root)]
+    assert synced[1:] == [str(target.parent), str(store.root)]  # its rename, its new directory
     assert store.get(digest) == b"first" and digest == sha256_hex(b"first")
 
     synced.clear()
@@ -40,14 +41,14 @@ def test_a_blob_is_fsynced_with_its_directory_before_put_returns(
 
 
 def _same_fan(count: int) -> list[bytes]:
-    """Contents whose blobs share one fan-out directory (the first four hex digits)."""
+    """Contents whose blobs share one fan-out directory (the first two hex digits)."""
     found: list[bytes] = []
     first = ""
     n = 0
     while len(found) < count:
         data = f"blob {n}".encode()
         n += 1
-        fan = sha256_hex(data)[:4]
+        fan = sha256_hex(data)[:2]
         if not found or fan == first:
             first = first or fan
             found.append(data)
@@ -61,14 +62,14 @@ def test_a_known_fan_out_directory_is_not_asked_for_again_and_its_removal_is_sur
     the next time; if an operator removes it meanwhile, the next blob recreates it."""
     import shutil
 
-    made: list[Path] = []
-    real_mkdir = Path.mkdir
+    made: list[str] = []
+    real_mkdir = os.mkdir
 
-    def spy(self: Path, *args: object, **kwargs: object) -> None:
-        made.append(self)
-        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+    def spy(path: str, *args: object, **kwargs: object) -> None:
+        made.append(path)
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "mkdir", spy)
+    monkeypatch.setattr(os, "mkdir", spy)
     one, two, three = _same_fan(3)
     store = BlobStore(tmp_path)
     first = store.put(one, durable=False)
@@ -81,3 +82,21 @@ def test_a_known_fan_out_directory_is_not_asked_for_again_and_its_removal_is_sur
     assert store.get(third) == three and store.path(third).parent.is_dir()
     store.sync()
     assert not store.has(first) and not store.has(second)  # removed with the directory
+
+
+def test_blobs_written_in_the_older_two_level_layout_are_found_and_not_written_again(
+    tmp_path: Path,
+) -> None:
+    """Stores written before 2026-12 keep their blobs at blobs/ab/cd/abcd…: read there, and
+    a message that arrives again is not stored a second time."""
+    store = BlobStore(tmp_path)
+    data = b"a submission recorded in 2026-11"
+    digest = sha256_hex(data)
+    older = store.root / digest[:2] / digest[2:4] / digest
+    older.parent.mkdir(parents=True)
+    older.write_bytes(data)
+    assert store.has(digest) and store.get(digest) == data and store.path(digest) == older
+    assert store.put(data, durable=False) == digest
+    assert not (store.root / digest[:2] / digest).exists(), "written again in the new layout"
+    fresh = store.put(b"a submission of 2026-12")
+    assert store.path(fresh) == store.root / fresh[:2] / fresh
