@@ -1042,7 +1042,10 @@ def _stages_from_log(text: str) -> dict[str, float]:
     stages: dict[str, float] = {}
     for line in text.splitlines():
         if _STAGES_LINE in line:
-            for part in line.split(_STAGES_LINE, 1)[1].split(","):
+            timed, _, here = line.split(_STAGES_LINE, 1)[1].partition(";")
+            if here.strip().endswith("examined in the poller"):  # "; 312 examined in the poller"
+                stages["examined in the poller"] = float(here.split()[0])
+            for part in timed.split(","):
                 name, _, value = part.strip().rpartition(" ")
                 name, _, number = name.rpartition(" ")
                 if name and value == "s":
@@ -1426,7 +1429,11 @@ def format_table(results: dict[str, Any]) -> str:
         out.append(f"ratio {name:<40}{shown:>10}")
     for name, data in results["systems"].items():
         if name.startswith("intake") and "skipped" not in data:
-            stages = ", ".join(f"{k} {v:.2f} s" for k, v in data["stages"].items()) or "not logged"
+            stages = ", ".join(
+                f"{v:.0f} {k}" if k == "examined in the poller" else f"{k} {v:.2f} s"
+                for k, v in data["stages"].items()
+            )
+            stages = stages or "not logged"
             out.append(
                 f"{name}: recorded {data['recorded']} {data['statuses']}; replies {data['replies']}; "
                 f"sent to SMTP {data['smtp_received']}; unfiled {data['unfiled']}; stages: {stages}"

@@ -57,6 +57,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, Pipe, wait
+from pathlib import Path
 from types import TracebackType
 
 from intake.config import EventSettings
@@ -65,7 +66,7 @@ from intake.domain import MessageStatus
 from intake.findings import found
 from intake.mailbox import RawMessage
 from intake.parse import Inbound, Unparseable, parse_headers, parse_message
-from intake.store import sha256_hex
+from intake.store import BlobStore, StoreError, sha256_hex
 from intake.verdict import MessageVerdict
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ WORKER_ADDRESS_SPACE = 3 * 2**30  # RLIMIT_AS of a worker, as the hostile-input 
 EXAMINE_TIMEOUT = 300.0  # seconds on one message: the worker hangs
 CHUNK_MESSAGES = 8  # messages sent to a worker at once...
 CHUNK_BYTES = 2**20  # ...while they come to less than this (a larger message goes alone)
+STEAL_BYTES = 2**20  # the poller examines no message larger than this itself (`Examination`)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Examined:
     verdict: MessageVerdict
     digest: str  # SHA-256 of the raw bytes
     body_sha: str  # SHA-256 of everything after the header block
+    stored: bool = False  # its bytes are in the blob store already (a worker wrote them), not synced
 
 
 def body_digest(raw: bytes) -> str:
@@ -112,6 +115,18 @@ def examine(message: RawMessage, event: EventSettings, max_message_bytes: int) -
         else:
             verdict = decide(inbound, event, message.received_at)
     return Examined(message, inbound, verdict, sha256_hex(raw), body_digest(raw))
+
+
+def put_bytes(store: BlobStore, examined: Examined) -> None:
+    """The message's raw bytes and each of its files into the blob store, not synced: whoever
+    commits a row naming them syncs first (`BlobStore.sync`)."""
+    store.put(examined.message.raw, examined.digest, durable=False)
+    inbound = examined.inbound
+    if inbound is None:
+        return
+    for doc in examined.verdict.documents:
+        payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
+        store.put(payload, doc.sha256, durable=False)
 
 
 def lost(message: RawMessage, why: str) -> Examined:
@@ -170,11 +185,20 @@ def _alive(pid: int) -> bool:
 
 
 def _serve(
-    conn: Connection, event: EventSettings, max_message_bytes: int, poller: int, address_space: int
+    conn: Connection,
+    event: EventSettings,
+    max_message_bytes: int,
+    poller: int,
+    address_space: int,
+    data_dir: str | None,
 ) -> None:
     """A worker: examine the messages the poller sends, in order, answering each with what it
-    found (without the raw bytes, which the poller has), until the poller says stop or goes away."""
+    found (without the raw bytes, which the poller has), until the poller says stop or goes away.
+    With the poll's data directory, it also writes each message's bytes to the blob store (off
+    the poller's path; the poller syncs them before its commit); when it cannot, it says so
+    (`stored` false) and the poller writes them, and reports the error if it cannot either."""
     _start_worker(event, max_message_bytes, poller, address_space)
+    store = BlobStore(Path(data_dir)) if data_dir is not None else None
     while True:
         try:
             chunk: list[RawMessage] | None = conn.recv()
@@ -187,6 +211,10 @@ def _serve(
             answer: Examined | str
             try:
                 examined = examine(message, event, max_message_bytes)
+                if store is not None:
+                    with contextlib.suppress(StoreError, OSError):
+                        put_bytes(store, examined)
+                        examined = replace(examined, stored=True)
                 answer = replace(examined, message=replace(message, raw=b""))
             except BaseException as exc:  # a MemoryError under RLIMIT_AS, or a bug: the poller decides
                 answer = f"{type(exc).__name__}: {exc}"[:300]
@@ -215,10 +243,10 @@ def worker_main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the poller's: it stops the workers
     conn = Connection(fd)
     try:
-        event, max_message_bytes, poller, address_space = conn.recv()
+        event, max_message_bytes, poller, address_space, data_dir = conn.recv()
     except (EOFError, OSError):
         return
-    _serve(conn, event, max_message_bytes, poller, address_space)
+    _serve(conn, event, max_message_bytes, poller, address_space, data_dir)
 
 
 class _Worker:
@@ -244,7 +272,15 @@ class _Worker:
             self.sentinel = os.pidfd_open(self.process.pid)
         try:
             # A worker that died already makes this a broken pipe: `Examiner._start` tries again.
-            self.conn.send((examiner.event, examiner.max_message_bytes, os.getpid(), examiner.address_space))
+            self.conn.send(
+                (
+                    examiner.event,
+                    examiner.max_message_bytes,
+                    os.getpid(),
+                    examiner.address_space,
+                    str(examiner.data_dir) if examiner.data_dir is not None else None,
+                )
+            )
         except BaseException:
             self.kill()
             raise
@@ -276,7 +312,15 @@ class _Worker:
 
 
 class Examination:
-    """One batch being examined; `results()` gives them back in the order submitted."""
+    """One batch being examined; `results()` gives them back in the order submitted.
+
+    The workers take the batch's messages from the front of `todo`; the poller, when it asks
+    for the results before they are all in, takes messages from the back and examines them
+    itself (`_steal`) rather than wait: the poller's idle time (while the first worker starts,
+    and whenever the workers are behind) goes into examining. It never takes a message larger
+    than `STEAL_BYTES`, nor one that has cost a worker already: those stay with the workers
+    and their address-space limit. A message the poller cannot examine (an exception: a bug,
+    or memory) is quarantined as a worker's would be, with `message.worker_lost`."""
 
     def __init__(self, examiner: Examiner, messages: Sequence[RawMessage], in_workers: bool) -> None:
         self.examiner = examiner
@@ -285,15 +329,38 @@ class Examination:
         self.done = threading.Event()
         self.found: list[Examined | None] = [None] * len(self.messages)
         self.error: BaseException | None = None
+        self.todo: deque[int] = deque(range(len(self.messages)))  # not taken yet, in order
+        self.losses: Counter[int] = Counter()  # workers lost on each message
+        self.lock = threading.Lock()  # over `todo` and `losses`: the feeder and the poller share them
+        self.stolen = 0  # messages the poller examined itself
 
     def results(self) -> list[Examined]:
         examiner = self.examiner
         if not self.in_workers:
             return [examine(m, examiner.event, examiner.max_message_bytes) for m in self.messages]
+        while not self.done.is_set() and (index := self._steal()) is not None:
+            message = self.messages[index]
+            try:
+                self.found[index] = examine(message, examiner.event, examiner.max_message_bytes)
+            except Exception as exc:
+                why = f"examining it failed ({type(exc).__name__}: {exc})"[:300]
+                log.error("UID %s: %s; it is quarantined", message.uid, why)
+                self.found[index] = lost(message, why)
+            self.stolen += 1
         self.done.wait()
         if self.error is not None:
             raise self.error
         return [e for e in self.found if e is not None]
+
+    def _steal(self) -> int | None:
+        """The last message not taken yet, if the poller may examine it."""
+        with self.lock:
+            if not self.todo:
+                return None
+            index = self.todo[-1]
+            if self.losses[index] or len(self.messages[index].raw) > STEAL_BYTES:
+                return None
+            return self.todo.pop()
 
 
 class Examiner:
@@ -309,8 +376,10 @@ class Examiner:
         workers: int,
         timeout: float = EXAMINE_TIMEOUT,
         address_space: int = WORKER_ADDRESS_SPACE,
+        data_dir: Path | None = None,
     ) -> None:
         self.event = event
+        self.data_dir = data_dir  # the workers write the blobs there (`_serve`)
         self.max_message_bytes = max_message_bytes
         self.workers = workers
         self.timeout = timeout
@@ -359,13 +428,14 @@ class Examiner:
     def _run(self, examination: Examination) -> None:
         while len(self._pool) < self.workers:
             self._pool.append(self._start())
-        todo = deque(range(len(examination.messages)))
-        losses: Counter[int] = Counter()
+        todo, losses, lock = examination.todo, examination.losses, examination.lock
         while todo or any(w.tasks for w in self._pool):
             for worker in self._pool:
                 if not worker.tasks and todo:
-                    self._send(worker, examination, todo)
+                    self._send(worker, examination)
             busy = [w for w in self._pool if w.tasks]
+            if not busy:  # the poller took what was left
+                continue
             sentinels = [w.sentinel for w in busy if w.sentinel is not None]
             ready = wait([*(w.conn for w in busy), *sentinels], timeout=1.0)
             for worker in busy:
@@ -395,26 +465,31 @@ class Examiner:
                     continue
                 # What it had not begun goes first to the next worker free, then the message
                 # it was lost on (again, or quarantined the second time).
-                todo.extendleft(reversed(worker.tasks))
-                worker.tasks.clear()
-                self._replace(worker, message, why, losses[index])
-                losses[index] += 1
+                with lock:
+                    todo.extendleft(reversed(worker.tasks))
+                    worker.tasks.clear()
+                    losses[index] += 1
+                    if losses[index] < 2:
+                        todo.appendleft(index)
+                self._replace(worker, message, why, losses[index] - 1)
                 if losses[index] >= 2:
                     examination.found[index] = lost(message, why)
-                else:
-                    todo.appendleft(index)
 
-    def _send(self, worker: _Worker, examination: Examination, todo: deque[int]) -> None:
+    def _send(self, worker: _Worker, examination: Examination) -> None:
         """Send an idle worker the next few messages: up to `CHUNK_MESSAGES`, under `CHUNK_BYTES`
         together (one alone if larger), and no more than its share of what is left."""
-        share = max(1, -(-len(todo) // len(self._pool)))
-        size = 0
-        while todo and len(worker.tasks) < min(CHUNK_MESSAGES, share):
-            length = len(examination.messages[todo[0]].raw)
-            if worker.tasks and size + length > CHUNK_BYTES:
-                break
-            size += length
-            worker.tasks.append(todo.popleft())
+        todo = examination.todo
+        with examination.lock:
+            share = max(1, -(-len(todo) // len(self._pool)))
+            size = 0
+            while todo and len(worker.tasks) < min(CHUNK_MESSAGES, share):
+                length = len(examination.messages[todo[0]].raw)
+                if worker.tasks and size + length > CHUNK_BYTES:
+                    break
+                size += length
+                worker.tasks.append(todo.popleft())
+        if not worker.tasks:  # the poller took them
+            return
         with contextlib.suppress(OSError):  # dead: noticed by the caller, the messages sent again
             worker.conn.send([examination.messages[i] for i in worker.tasks])
         worker.since = time.monotonic()

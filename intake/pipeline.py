@@ -49,6 +49,7 @@ class PollReport:
     filed: int = 0
     left_behind: int = 0
     skipped: int = 0  # UIDs the server did not return; tried again next run
+    examined_here: int = 0  # messages the poller examined itself (the rest: in worker processes)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per stage
 
     def summary(self) -> str:
@@ -57,8 +58,10 @@ class PollReport:
         return f"recorded {sum(self.recorded.values())} ({counts}); filed {self.filed}{extra}"
 
     def stages(self) -> str:
-        """Where the poll's time went, e.g. "fetch 0.31 s, examine 2.10 s, ..." (bench/ reads it)."""
-        return ", ".join(f"{name} {self.seconds[name]:.2f} s" for name in STAGES if name in self.seconds)
+        """Where the poll's time went, e.g. "fetch 0.31 s, examine 2.10 s, ..." (bench/ reads it),
+        and how many messages the poller examined itself."""
+        timed = ", ".join(f"{name} {self.seconds[name]:.2f} s" for name in STAGES if name in self.seconds)
+        return f"{timed}; {self.examined_here} examined in the poller" if self.examined_here else timed
 
     @contextmanager
     def timing(self, stage: str) -> Iterator[None]:
@@ -92,7 +95,9 @@ def poll_once(
     report = PollReport()
     imap = settings.imap
     with (
-        Examiner(settings.event, imap.max_message_bytes, settings.workers) as examiner,
+        Examiner(
+            settings.event, imap.max_message_bytes, settings.workers, data_dir=settings.data_dir
+        ) as examiner,
         Mailbox(imap) as mailbox,
     ):
         in_flight: tuple[Batch, Examination] | None = None
@@ -123,6 +128,7 @@ def keep(
     """The stages after the fetch, for one batch: its examination's results recorded, then filed."""
     with report.timing("examine"):
         examined = examination.results()
+    report.examined_here += len(examined) if not examination.in_workers else examination.stolen
     with report.timing("record"):
         recorded = record(sessions, store, batch.place, examined, settings)
     for outcome in recorded:

@@ -39,7 +39,7 @@ from intake.config import EventSettings
 from intake.correspondence import answering
 from intake.db import in_lists
 from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
-from intake.examine import Examined
+from intake.examine import Examined, put_bytes
 from intake.findings import Found
 from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
 from intake.numbering import take_numbers
@@ -127,15 +127,13 @@ def record_batch(
 
 
 def stow(store: BlobStore, batch: Sequence[Examined]) -> None:
-    """Every raw message and every file of the batch into the blob store, then one sync."""
+    """Every raw message and every file of the batch into the blob store (those a worker has
+    not written already), then one sync, which covers the workers' writes too."""
     for examined in batch:
-        store.put(examined.message.raw, examined.digest, durable=False)
-        inbound = examined.inbound
-        if inbound is None:
-            continue
-        for doc in examined.verdict.documents:
-            payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
-            store.put(payload, doc.sha256, durable=False)
+        if examined.stored:
+            store.written_elsewhere()
+        else:
+            put_bytes(store, examined)
     store.sync()
 
 

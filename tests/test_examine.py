@@ -62,6 +62,92 @@ def test_a_small_batch_stays_in_the_poller_and_workers_run_under_the_memory_limi
     assert line.split()[3:5] == [str(WORKER_ADDRESS_SPACE)] * 2, line
 
 
+def test_the_poller_examines_the_back_of_the_batch_while_its_worker_is_behind(tmp_path: Path) -> None:
+    """Asked for the results before the workers are done, the poller examines messages from
+    the back of the batch itself: here its only worker is frozen (SIGSTOP) with the first
+    chunk in hand, so the poller examines all the rest, and the results are the same, in order."""
+    import signal
+    import threading
+
+    settings = _settings(tmp_path)
+    messages = _messages(40)
+    here = [examine(m, settings.event, 2**30) for m in messages]
+    started: list[examine_module._Worker] = []
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        start = examiner._start
+
+        def frozen_start() -> examine_module._Worker:
+            worker = start()
+            os.kill(worker.process.pid, signal.SIGSTOP)
+            started.append(worker)
+            return worker
+
+        examiner._start = frozen_start  # type: ignore[method-assign]
+        examination = examiner.submit(messages)
+
+        def thaw() -> None:  # once nothing is left for the poller to take (or after a minute)
+            poll_until(lambda: started and not examination.todo, timeout=60, every=0.01)
+            for worker in started:
+                os.kill(worker.process.pid, signal.SIGCONT)
+
+        thawer = threading.Thread(target=thaw)
+        thawer.start()
+        there = examination.results()
+        thawer.join(60)
+    assert examination.stolen >= len(messages) - examine_module.CHUNK_MESSAGES, (
+        f"the poller examined {examination.stolen} of {len(messages)} while its worker was frozen"
+    )
+    assert [e.message.uid for e in there] == [m.uid for m in messages]
+    assert [(e.verdict, e.digest, e.body_sha) for e in there] == [
+        (e.verdict, e.digest, e.body_sha) for e in here
+    ]
+
+
+def test_the_poller_leaves_large_messages_and_those_that_cost_a_worker_to_the_workers(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path)
+    small, large, unlucky = _messages(3)
+    large = RawMessage(
+        uid=large.uid,
+        received_at=large.received_at,
+        size=0,
+        raw=large.raw + b" " * examine_module.STEAL_BYTES,
+    )
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        examination = examine_module.Examination(examiner, [small, large, unlucky], in_workers=True)
+        examination.losses[2] = 1  # a worker died on it once
+        assert examination._steal() is None, "a message that cost a worker is not the poller's to take"
+        examination.todo.remove(2)
+        assert examination._steal() is None, "a message over STEAL_BYTES is not the poller's to take"
+        examination.todo.remove(1)
+        assert examination._steal() == 0 and not examination.todo
+
+
+def test_workers_write_the_blobs_and_say_so_or_leave_them_to_the_poller(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the data directory, a worker writes each message's bytes and files to the blob store
+    (unsynced: the poller syncs before its commit) and marks it `stored`; when it cannot write
+    there, it examines all the same and leaves the writing to the poller (`stored` false)."""
+    settings = _settings(tmp_path)
+    messages = _messages(IN_PROCESS_BELOW)
+    monkeypatch.setattr(examine_module, "STEAL_BYTES", 0)  # the workers examine every message
+    with Examiner(settings.event, 2**30, workers=1, data_dir=tmp_path / "data") as examiner:
+        there = examiner.submit(messages).results()
+    store = BlobStore(tmp_path / "data")
+    assert all(e.stored for e in there)
+    for e in there:
+        assert store.get(e.digest) == e.message.raw
+        assert all(store.has(d.sha256) for d in e.verdict.documents)
+    assert any(e.verdict.documents for e in there)
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "blobs").write_text("a file where the store's directory should be")
+    with Examiner(settings.event, 2**30, workers=1, data_dir=tmp_path / "full") as examiner:
+        there = examiner.submit(messages).results()
+    assert [e.message.uid for e in there] == [m.uid for m in messages]
+    assert not any(e.stored for e in there)
+
+
 @pytest.fixture
 def writer(tmp_path: Path, migrated_url: str):  # type: ignore[no-untyped-def]
     settings = _settings(tmp_path, migrated_url)
@@ -242,7 +328,7 @@ def test_a_worker_whose_poller_went_away_before_its_answer_ends_quietly(tmp_path
     def serve() -> None:
         try:
             # The watch looks at this process (alive), so only the pipe can end the worker.
-            examine_module._serve(worker_end, settings.event, 2**30, os.getpid(), 0)
+            examine_module._serve(worker_end, settings.event, 2**30, os.getpid(), 0, None)
         except BaseException as exc:
             failures.append(exc)
 
