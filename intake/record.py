@@ -41,7 +41,7 @@ from intake.db import in_lists
 from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
 from intake.examine import Examined, put_bytes
 from intake.findings import Found
-from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, utcnow
+from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, Reply, utcnow
 from intake.numbering import take_numbers
 from intake.replies.queue import RateLimits, queue_reply
 from intake.resends import candidates, mark_resends, registered
@@ -361,7 +361,16 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
         inbound, message = item.examined.inbound, item.examined.message
         if inbound is not None and not item.duplicate:
             _, note = queue_reply(
-                session, item.row.id, inbound, verdict, item.numbers, event, message.received_at, now, limits
+                session,
+                item.row.id,
+                inbound,
+                verdict,
+                item.numbers,
+                event,
+                message.received_at,
+                now,
+                limits,
+                add=later.reply,
             )
             later.audit(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note)
     later.write(session)
@@ -480,11 +489,19 @@ def _document_row(message_row_id: int, position: int, doc: DocumentVerdict) -> D
 
 @dataclass
 class _Later:
-    """The batch's findings and audit entries: rows nothing reads back while recording, so
-    written by one INSERT each (executemany) instead of through the ORM's unit of work."""
+    """The batch's findings, audit entries and replies: rows nothing reads back while
+    recording, so written by one INSERT each (executemany) instead of through the ORM's unit
+    of work."""
 
     findings: list[dict[str, object]] = field(default_factory=list)
     audits: list[dict[str, object]] = field(default_factory=list)
+    replies: list[dict[str, object]] = field(default_factory=list)
+
+    def reply(self, row: Reply) -> None:
+        """A reply `queue_reply` built, written with the others (every dict with the same keys)."""
+        values = {key: getattr(row, key) for key in _REPLY_KEYS}
+        values["attempts"] = values["attempts"] or 0
+        self.replies.append(values)
 
     def found(self, message_row_id: int, document_id: int | None, items: Iterable[Found]) -> None:
         self.findings.extend(
@@ -516,6 +533,29 @@ class _Later:
             session.execute(insert(Finding), self.findings)
         if self.audits:
             session.execute(insert(AuditEvent), self.audits)
+        if self.replies:
+            session.execute(insert(Reply), self.replies)
+
+
+# What `queue_reply` sets on a new reply row (the rest is the outbox's, filled in when it sends).
+_REPLY_KEYS = (
+    "message_id",
+    "event",
+    "kind",
+    "recipient",
+    "subject",
+    "body_text",
+    "body_html",
+    "rfc_message_id",
+    "raw",
+    "status",
+    "reason",
+    "signature",
+    "attempts",
+    "last_error",
+    "outcome",
+    "created_at",
+)
 
 
 def _advance(session: Session, place: Place, uid: int) -> None:

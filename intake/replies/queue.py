@@ -29,7 +29,7 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -167,13 +167,17 @@ def queue_reply(
     kind: ReplyKind | None = None,
     note: str | None = None,
     by_person: bool = False,
+    add: Callable[[Reply], object] | None = None,
 ) -> tuple[Reply | None, str]:
     """Add the reply announcing `verdict` to the session. Returns (row, what happened).
 
     `kind` defaults to the reply the verdict's status gets (`intake.domain`); `note`
     is the secretariat's own words; `by_person` lifts the rate limits. `limits`: the
-    batch's rate-limit counts (`intake.record`); without, they are queried.
+    batch's rate-limit counts (`intake.record`); without, they are queried. `add`: what
+    takes the row instead of `session.add` (the batch writer inserts a batch's replies
+    together, `intake.record`).
     """
+    add = add or session.add
     kind = kind or reply_kind(verdict.status)
     if kind is None:
         return None, f"no reply: a {verdict.status} message is never answered"
@@ -206,7 +210,7 @@ def queue_reply(
         row.subject, row.body_text = "", ""
         row.rfc_message_id = failed_message_id(message_row_id, kind)
         row.status, row.last_error = str(ReplyStatus.FAILED), f"the reply template failed: {exc}"
-        session.add(row)
+        add(row)
         if limits is not None:
             limits.count(recipient, kind, None)
         return row, "reply failed: its template could not be rendered"
@@ -225,7 +229,7 @@ def queue_reply(
     row.rfc_message_id, row.raw = composed.rfc_message_id, composed.raw
     row.status = str(ReplyStatus.SUPPRESSED if suppressed else ReplyStatus.PENDING)
     row.reason = suppressed
-    session.add(row)
+    add(row)
     return row, (f"{kind} suppressed: {suppressed}" if suppressed else f"{kind} queued to {recipient}")
 
 
