@@ -129,6 +129,16 @@ def put_bytes(store: BlobStore, examined: Examined) -> None:
         store.put(payload, doc.sha256, durable=False)
 
 
+def _stored(examined: Examined) -> Examined:
+    """`examined` with its bytes in the blob store: marked so, and without the files' bytes,
+    which the poller, recording, needs no more (nor to receive and hold, 100 KB a message)."""
+    inbound, verdict = examined.inbound, examined.verdict
+    if inbound is not None:
+        inbound = replace(inbound, parts=tuple(replace(p, payload=b"") for p in inbound.parts))
+    documents = tuple(replace(d, payload=None) if d.payload is not None else d for d in verdict.documents)
+    return replace(examined, inbound=inbound, verdict=replace(verdict, documents=documents), stored=True)
+
+
 def lost(message: RawMessage, why: str) -> Examined:
     """A message whose examination killed its worker twice: quarantined, with what is readable."""
     verdict = MessageVerdict(
@@ -214,7 +224,7 @@ def _serve(
                 if store is not None:
                     with contextlib.suppress(StoreError, OSError):
                         put_bytes(store, examined)
-                        examined = replace(examined, stored=True)
+                        examined = _stored(examined)
                 answer = replace(examined, message=replace(message, raw=b""))
             except BaseException as exc:  # a MemoryError under RLIMIT_AS, or a bug: the poller decides
                 answer = f"{type(exc).__name__}: {exc}"[:300]

@@ -134,10 +134,15 @@ def test_workers_write_the_blobs_and_say_so_or_leave_them_to_the_poller(tmp_path
     with Examiner(settings.event, 2**30, workers=1, data_dir=tmp_path / "data") as examiner:
         there = examiner.submit(messages).results()
     store = BlobStore(tmp_path / "data")
+    here = [examine(m, settings.event, 2**30) for m in messages]
     assert all(e.stored for e in there)
-    for e in there:
+    assert [(e.verdict, e.digest) for e in there] == [(e.verdict, e.digest) for e in here]
+    for e, own in zip(there, here, strict=True):
         assert store.get(e.digest) == e.message.raw
-        assert all(store.has(d.sha256) for d in e.verdict.documents)
+        for doc in own.verdict.documents:  # the files' bytes are in the store, not sent back
+            payload = doc.payload if doc.payload is not None else own.inbound.parts[doc.part_index].payload
+            assert store.get(doc.sha256) == payload
+        assert e.inbound is not None and not any(p.payload for p in e.inbound.parts)
     assert any(e.verdict.documents for e in there)
 
     (tmp_path / "full").mkdir()
