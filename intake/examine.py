@@ -329,8 +329,9 @@ class Examination:
     itself (`_steal`) rather than wait: the poller's idle time (while the first worker starts,
     and whenever the workers are behind) goes into examining. It never takes a message larger
     than `STEAL_BYTES`, nor one that has cost a worker already: those stay with the workers
-    and their address-space limit. A message the poller cannot examine (an exception: a bug,
-    or memory) is quarantined as a worker's would be, with `message.worker_lost`."""
+    and their address-space limit. A message the poller fails to examine (an exception: a
+    bug, or memory) goes to a worker, counted as one loss: if that worker fails on it too,
+    it is quarantined (`message.worker_lost`), as after two workers lost on it."""
 
     def __init__(self, examiner: Examiner, messages: Sequence[RawMessage], in_workers: bool) -> None:
         self.examiner = examiner
@@ -353,14 +354,24 @@ class Examination:
             try:
                 self.found[index] = examine(message, examiner.event, examiner.max_message_bytes)
             except Exception as exc:
-                why = f"examining it failed ({type(exc).__name__}: {exc})"[:300]
-                log.error("UID %s: %s; it is quarantined", message.uid, why)
-                self.found[index] = lost(message, why)
+                why = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning(
+                    "UID %s: examining it in the poller failed (%s); a worker examines it", message.uid, why
+                )
+                self.found[index] = self._in_a_worker(message)
             self.stolen += 1
         self.done.wait()
         if self.error is not None:
             raise self.error
         return [e for e in self.found if e is not None]
+
+    def _in_a_worker(self, message: RawMessage) -> Examined:
+        """`message`, which the poller failed on, examined by a worker (after what is queued)."""
+        again = Examination(self.examiner, [message], in_workers=True)
+        again.losses[0] = 1  # the poller's failure counts: a worker's failure quarantines it
+        self.examiner.enqueue(again)
+        (examined,) = again.results()
+        return examined
 
     def _steal(self) -> int | None:
         """The last message not taken yet, if the poller may examine it."""
@@ -420,11 +431,15 @@ class Examiner:
         if len(messages) < IN_PROCESS_BELOW or self.workers < 1:
             return Examination(self, messages, in_workers=False)
         examination = Examination(self, messages, in_workers=True)
+        self.enqueue(examination)
+        return examination
+
+    def enqueue(self, examination: Examination) -> None:
+        """Hand an examination to the workers, after those queued before it."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._feed, name="intake-examine-feeder", daemon=True)
             self._thread.start()
         self._queue.put(examination)
-        return examination
 
     def _feed(self) -> None:
         while (examination := self._queue.get()) is not None:

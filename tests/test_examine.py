@@ -103,6 +103,60 @@ def test_the_poller_examines_the_back_of_the_batch_while_its_worker_is_behind(tm
     ]
 
 
+def test_a_message_the_poller_fails_to_examine_goes_to_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The poller's own examination raising (here: made to, for the batch's last message, the
+    first it takes) costs nothing: a worker examines that message, and the result is its."""
+    import signal
+    import threading
+
+    settings = _settings(tmp_path)
+    messages = _messages(IN_PROCESS_BELOW + 4)
+    here = [examine(m, settings.event, 2**30) for m in messages]
+    failing = messages[-1].uid
+    real = examine_module.examine
+
+    failed = threading.Event()
+
+    def examine_here(message: RawMessage, event, limit):  # type: ignore[no-untyped-def]
+        if message.uid == failing:
+            failed.set()
+            raise RuntimeError("a bug the poller hits")
+        return real(message, event, limit)
+
+    monkeypatch.setattr(examine_module, "examine", examine_here)  # the poller's; a worker has its own
+    caplog.set_level(logging.WARNING, logger="intake.examine")
+    started: list[examine_module._Worker] = []
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        start = examiner._start
+
+        def frozen_start() -> examine_module._Worker:
+            worker = start()
+            os.kill(worker.process.pid, signal.SIGSTOP)  # so the poller takes the back of the batch
+            started.append(worker)
+            return worker
+
+        examiner._start = frozen_start  # type: ignore[method-assign]
+        examination = examiner.submit(messages)
+
+        def thaw() -> None:  # once the poller has failed on its message (or after a minute)
+            poll_until(lambda: started and failed.is_set(), timeout=60, every=0.01)
+            os.kill(started[0].process.pid, signal.SIGCONT)
+
+        thawer = threading.Thread(target=thaw)
+        thawer.start()
+        there = examination.results()
+        thawer.join(60)
+    assert failed.is_set(), "the poller never took the batch's last message"
+    assert (
+        f"UID {failing}: examining it in the poller failed (RuntimeError: a bug the poller hits)"
+        in caplog.text
+    )
+    assert [e.message.uid for e in there] == [m.uid for m in messages]
+    assert [(e.verdict, e.digest) for e in there] == [(e.verdict, e.digest) for e in here]
+
+
 def test_the_poller_leaves_large_messages_and_those_that_cost_a_worker_to_the_workers(
     tmp_path: Path,
 ) -> None:
