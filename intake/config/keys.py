@@ -56,7 +56,8 @@ KEYS: tuple[Key, ...] = (
         "workers",
         "cores − 1, at least 1",
         "processes that parse, screen and judge mail while the poller fetches and records "
-        "(`intake/examine.py`); `0` examines in the poller itself. A batch under 16 messages is always "
+        "(`intake/examine.py`); the poller examines messages under 1 MiB of a batch itself while it "
+        "waits for them; `0` examines in the poller alone. A batch under 16 messages is always "
         "examined in the poller",
         "INTAKE_WORKERS",
     ),
