@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import aiosmtplib
-from sqlalchemy import Connection, CursorResult, Table, bindparam, or_, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Secret, Settings, SmtpSettings
@@ -557,7 +557,8 @@ class _Run:
         values = {"reply": job.id, "sent": now, "tries": job.attempts + 1}
         values |= {"of_event": self.settings.event.id, "due_by": now, "worker": self.worker, "claimed": now}
         if self.marks is None:
-            engine = self.sessions.kw["bind"]
+            with self.sessions() as session:
+                engine = cast(Engine, session.get_bind())
             self.marks = engine.connect()
             if engine.dialect.name == "postgresql":
                 self.marks.execution_options(isolation_level="AUTOCOMMIT")

@@ -11,9 +11,11 @@ messages (over the 16 from which workers are used), and:
 - a worker is killed while it examines: the poll goes on, examines the rest of
   the batch one message at a time in a fresh worker, and finishes with every
   message recorded once with its own outcome;
-- every worker is killed as soon as it works: each message is lost twice and
-  is quarantined with the finding `message.worker_lost`, recorded once each, and
-  the poll still ends cleanly.
+- every worker is killed as soon as it works: a message lost twice is
+  quarantined with the finding `message.worker_lost`, every message is recorded
+  once, and the poll still ends cleanly. (The poller examines messages from the
+  back of the batch itself while it waits, never one that has cost a worker, so
+  not every message passes through a killed worker.)
 """
 
 from __future__ import annotations
