@@ -121,12 +121,15 @@ def put_bytes(store: BlobStore, examined: Examined) -> None:
     """The message's raw bytes and each of its files into the blob store, not synced: whoever
     commits a row naming them syncs first (`BlobStore.sync`)."""
     store.put(examined.message.raw, examined.digest, durable=False)
-    inbound = examined.inbound
-    if inbound is None:
-        return
-    for doc in examined.verdict.documents:
+    if examined.inbound is not None:
+        put_files(store, examined.inbound, examined.verdict, durable=False)
+
+
+def put_files(store: BlobStore, inbound: Inbound, verdict: MessageVerdict, durable: bool) -> None:
+    """Each file a verdict names into the blob store (a part's bytes, or what was unpacked)."""
+    for doc in verdict.documents:
         payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
-        store.put(payload, doc.sha256, durable=False)
+        store.put(payload, doc.sha256, durable=durable)
 
 
 def _stored(examined: Examined) -> Examined:

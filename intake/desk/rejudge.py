@@ -23,6 +23,7 @@ from intake.decide import decide
 from intake.desk import Refused
 from intake.desk.recorded import stored_inbound
 from intake.domain import DocumentRole, DocumentStatus
+from intake.examine import put_files
 from intake.judge import judge_message
 from intake.models import Document, Finding, InboundMessage
 from intake.parse import Inbound
@@ -57,10 +58,8 @@ def rejudge(
     else:
         verdict = by_subject(event, inbound, judge_message(inbound, event, row.received_at))
     [verdict] = answering(session, event, [(inbound, verdict)])
-    for doc in verdict.documents:
-        # The files a verdict names must be in the store before the commit that refers to them.
-        payload = doc.payload if doc.payload is not None else inbound.parts[doc.part_index].payload
-        store.put(payload)
+    # The files a verdict names must be in the store before the commit that refers to them.
+    put_files(store, inbound, verdict, durable=True)
     return Rejudged(inbound, verdict)
 
 
