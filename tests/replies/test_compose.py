@@ -705,3 +705,130 @@ def test_the_blank_template_is_encoded_once(event: EventSettings, tmp_path: Path
     template.write_bytes(b"PK\x03\x04" + b"b" * 6000)  # edited: read and encoded again
     msg = parse(compose_reply("rejection", context(), with_template, NOW).raw)
     assert [a.get_content() for a in msg.iter_attachments()] == [template.read_bytes()]
+
+
+# --- the fast paths against the stdlib ------------------------------------------------------------
+#
+# compose.py writes the common cases itself (a long ASCII Subject, a printable header value, the
+# clock of a moment) and leaves the rest to the stdlib. Each fast path must give the stdlib's
+# bytes exactly; these tests compare the two directly, beside the whole-reply comparisons above.
+
+_USUAL_SUBJECT = "Re: JCA-MV input document: Proposed update to the metaverse roadmap [JCA-MV-I-012]"
+_SUBJECT_CHARS = "".join(chr(c) for c in range(0x21, 0x7F))  # printable ASCII but the space
+_SUBJECT_WORDS = st.one_of(
+    st.text(alphabet="aZ9-:[]", min_size=1, max_size=12),
+    st.text(alphabet=_SUBJECT_CHARS, min_size=1, max_size=90),
+    st.integers(min_value=60, max_value=80).map(lambda n: "w" * n),  # about a line's length
+)
+
+
+@settings(max_examples=600, deadline=None)
+@example(words=_USUAL_SUBJECT.split(" "), separator=" ")
+@example(words=["x" * 69], separator=" ")  # fits beside "Subject: " exactly
+@example(words=["x" * 70], separator=" ")  # alone on the second line
+@example(words=["x" * 77], separator=" ")  # the longest word the fast path moves
+@example(words=["x" * 78], separator=" ")  # too long to move: the stdlib's
+@example(words=["Re:", "=?utf-8?q?caf=C3=A9?=", *["word"] * 15], separator=" ")  # decoded by the stdlib
+@example(words=["a", "=?utf-8?q?x?=", "b" * 80], separator=" ")
+@given(words=st.lists(_SUBJECT_WORDS, min_size=1, max_size=30), separator=st.sampled_from([" ", "  "]))
+def test_subject_fold_is_the_stdlibs(words: list[str], separator: str) -> None:
+    from intake.replies import compose
+
+    for subject in (separator.join(words), " " + " ".join(words), " ".join(words) + " "):
+        fast = compose._folded_words("Subject", subject)
+        reference = compose._folded("Subject", subject)
+        assert fast is None or fast == reference
+        assert compose._subject(subject) == reference
+
+
+def test_subject_fold_takes_the_fast_path_for_usual_subjects() -> None:
+    from intake.replies import compose
+
+    for subject in (
+        _USUAL_SUBJECT,
+        "Re: " + "An input on avatars " * 8 + "[JCA-MV-I-004, JCA-MV-I-005]",
+        "Re: " + "x" * 72,  # alone on the second line
+    ):
+        assert compose._folded_words("Subject", subject) == compose._folded("Subject", subject)
+    for subject in ("Re: caf\u00e9 " * 9, "Re: =?utf-8?q?x?= " * 6, "Re:  two  spaces " * 6, "x" * 100):
+        assert compose._folded_words("Subject", subject.strip()) is None  # left to the stdlib
+
+
+def test_one_line_skips_only_values_it_would_not_change() -> None:
+    """`one_line` skips its per-character loop for printable values: no code point that the loop
+    replaces is printable, so the loop would keep such a value as it is."""
+    import sys
+    import unicodedata
+
+    from intake.replies import compose
+
+    replaced = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Cc", "Zl", "Zp") or chr(c) in compose._BIDI_OVERRIDES
+    ]
+    assert "\x00" in replaced and "\u2028" in replaced and "\u202e" in replaced
+    assert not any(ch.isprintable() for ch in replaced)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(max_size=120), limit=st.integers(min_value=1, max_value=130))
+def test_one_line_is_the_per_character_rule(value: str, limit: int) -> None:
+    from intake.replies import compose
+
+    text = " ".join(compose._without_controls(value).split())
+    expected = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    assert one_line(value, limit) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    seconds=st.booleans(),
+)
+def test_moment_clock_is_strftimes(event: EventSettings, value: datetime, seconds: bool) -> None:
+    from intake.replies import compose
+
+    shown = compose.moment(value, event, "", seconds)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    local = value.astimezone(event.timezone)
+    assert shown.local.endswith(f", {local.strftime(clock)} {local.tzname()}")
+    assert shown.utc.endswith(f", {value.strftime(clock)} UTC")
+    assert shown.iso == value.isoformat()
+
+
+def test_moment_tells_the_repeated_hour_apart(event: EventSettings) -> None:
+    """Two times of the hour repeated when summer time ends compare equal; the cache must not
+    give one the other's text."""
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=event.timezone)
+    second = first.replace(fold=1)
+    assert first == second
+    assert _moment_both(event, first) == "Sunday 25 October 2026, 02:30 CEST (00:30 UTC)"
+    assert _moment_both(event, second) == "Sunday 25 October 2026, 02:30 CET (01:30 UTC)"
+    assert _moment_both(event, first) == "Sunday 25 October 2026, 02:30 CEST (00:30 UTC)"
+
+
+def _moment_both(event: EventSettings, value: datetime) -> str:
+    from intake.replies.compose import moment
+
+    return moment(value, event).both
+
+
+def test_an_edited_template_is_used_at_once(event: EventSettings, tmp_path: Path) -> None:
+    """The secretariat edits a template while the service runs: the next reply uses it, and
+    `check_templates` sees the file as it is."""
+    import os
+
+    directory = _templates(tmp_path, late_notice__txt__j2="First wording.\n")
+    custom = dataclasses.replace(event, replies=parse_replies({"templates_dir": str(directory)}))
+    assert compose_reply("late_notice", context(), custom, NOW).body_text == "First wording.\n"
+    path = directory / "late_notice.txt.j2"
+    path.write_text("Second wording.\n", encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5 * 10**9))  # a new mtime, however coarse
+    assert compose_reply("late_notice", context(), custom, NOW).body_text == "Second wording.\n"
+    path.write_text("{{ broken\n", encoding="utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 * 10**9))
+    assert any("late_notice.txt.j2:1" in p for p in check_templates(custom))
