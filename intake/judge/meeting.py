@@ -84,8 +84,13 @@ def _iso(m: re.Match[str]) -> tuple[date, date]:
     return day, day
 
 
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
 def meeting_dates(text: str) -> list[tuple[date, date, str]]:
     """Every date or date range written in `text`, with the words it was read from."""
+    if text.isascii() and not _ASCII_DIGIT.search(text):
+        return []  # every form has a digit; most header lines have none
     folded, where = fold_with_map(text)
     taken: list[tuple[int, int]] = []
     out: list[tuple[date, date, str]] = []

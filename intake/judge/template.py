@@ -13,6 +13,7 @@ from the event and its checks, the labels and sample texts from the template.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ from intake.judge.meeting import group_findings, meeting_findings, period_findin
 from intake.judge.wordml import Paragraph, WordContent, token_span
 from intake.text import (
     display,
+    display_head,
     fold,
+    fold_chars,
     fold_with_map,
     label_key,
     same_label,
@@ -51,7 +54,27 @@ class TemplateModel:
     body_placeholders: tuple[str, ...] = ()
 
     def spec(self, key: str) -> FieldSpec | None:
-        return next((f for f in self.fields if same_label(f.key, key)), None)
+        """The first field whose key is the same label as `key` (see `same_label`).
+
+        Asked of every short text in a document's header: looked up, not searched for.
+        """
+        first = self._first_field
+        at = [first[k] for k in (key, key + "s", key[:-1] if key.endswith("s") else "") if k in first]
+        return self.fields[min(at)] if at else None
+
+    @functools.cached_property
+    def _readings(self) -> dict[str, tuple[str, str] | None]:
+        """Texts of documents already read as one of these fields' labels, or as none."""
+        return {}
+
+    @functools.cached_property
+    def _first_field(self) -> dict[str, int]:
+        """Each field key's first position; an empty key names no field."""
+        first: dict[str, int] = {}
+        for index, spec in enumerate(self.fields):
+            if spec.key:
+                first.setdefault(spec.key, index)
+        return first
 
 
 # Used when an event names no template: the ITU-T 2025-2028 header's labels.
@@ -83,17 +106,56 @@ def _learnable(text: str, whole: bool) -> tuple[str, str] | None:
     return label_key(shown), shown
 
 
+# The longest label a document's header may have, as displayed without its colon.
+_LABEL_MAX = 40
+
+
+def _too_long(head: str) -> bool:
+    """Whether a text whose display begins with `head` is longer than a label.
+
+    That display is `head`, or `head`, a space and more; stripped of its closing colons
+    and then of white space it keeps all of `head` or is `head` so stripped, never shorter.
+    """
+    return len(head.rstrip(":").rstrip()) > _LABEL_MAX
+
+
+# Texts short enough to be labels have their reading kept, per template, up to this many:
+# a header's labels and set lines ("STUDY PERIOD 2025-2028") recur document after document.
+_KEPT_READINGS = 4096
+_UNREAD = ("", "")  # not a reading: `test` compares by identity
+
+
 def _known(model: TemplateModel) -> LabelTest:
-    """In a document, a label is one the template has, however it is typed."""
+    """In a document, a label is one the template has, however it is typed.
+
+    Every block near the top of a document is asked, a header's cells twice; a reading
+    depends on the text alone, so a short text's is kept on the template for the next
+    time, and a long text is read from its start (`_reading`).
+    """
+    kept = model._readings
 
     def test(text: str, whole: bool) -> tuple[str, str] | None:
-        shown = display(text).rstrip(":").rstrip()
-        if not shown or len(shown) > 40:
-            return None
-        spec = model.spec(label_key(shown))
-        return (spec.key, spec.label) if spec else None
+        if len(text) > 2 * _LABEL_MAX:
+            return _reading(model, text)
+        reading = kept.get(text, _UNREAD)  # one look: another thread may clear it meanwhile
+        if reading is _UNREAD:
+            if len(kept) >= _KEPT_READINGS:
+                kept.clear()
+            reading = kept[text] = _reading(model, text)
+        return reading
 
     return test
+
+
+def _reading(model: TemplateModel, text: str) -> tuple[str, str] | None:
+    """The template's field that `text` is the label of, if any."""
+    if len(text) > 2 * _LABEL_MAX and _too_long(display_head(text, _LABEL_MAX + 8)):
+        return None  # prose: its first words are longer than a label (see _too_long)
+    shown = display(text).rstrip(":").rstrip()
+    if not shown or len(shown) > _LABEL_MAX:
+        return None
+    spec = model.spec(label_key(shown))
+    return (spec.key, spec.label) if spec else None
 
 
 # --- learning a template ------------------------------------------------------
@@ -181,6 +243,28 @@ class Needles:
         prefixes = tuple(f for f in folded if f.startswith("[") and not f.endswith("]"))
         return cls(tuple(f for f in folded if f not in prefixes), prefixes)
 
+    @functools.cached_property
+    def words(self) -> tuple[tuple[str, ...], ...]:
+        """Each sample's words, longest (the likeliest to be missing) first."""
+        return tuple(
+            tuple(sorted(set(needle.split(" ")), key=len, reverse=True))
+            for needle in (*self.exact, *self.prefixes)
+        )
+
+    def may_be_in(self, chars: str) -> bool:
+        """False when no sample is in a text whose `fold_chars` is `chars` (True: look closer).
+
+        A sample is folded, so each of its words lies within one word of the text's fold,
+        and so within `chars`; searching for them spares folding the text word by word.
+        """
+        return any(all(word in chars for word in words) for words in self.words)
+
+
+@functools.lru_cache(maxsize=64)
+def _needles(samples: tuple[str, ...]) -> Needles:
+    """`Needles.of`, kept: every document of an event is searched for the same samples."""
+    return Needles.of(samples)
+
 
 def _hits(text: str, needles: Needles, whole_brackets: bool) -> list[str]:
     """The sample texts left in `text`, quoted as the document writes them."""
@@ -215,6 +299,23 @@ def _hits(text: str, needles: Needles, whole_brackets: bool) -> list[str]:
             if bracketed and not any(fold(shown) in t or t in fold(shown) for t in taken):
                 quotes.append(line.strip())
     return quotes
+
+
+def _body_hits(paragraphs: list[Paragraph], needles: Needles) -> list[list[str]]:
+    """`_hits` of each paragraph of the body, in order, or none when none can have any.
+
+    The body is most of a document and seldom has a sample text left: one search of
+    all of it folded rules that out; only if some sample's words occur is each
+    paragraph searched as before.
+    """
+    texts = [p.text for p in paragraphs]
+    chars = [fold_chars(text) for text in texts]
+    if not needles.may_be_in("\n".join(chars)):
+        return []
+    return [
+        _hits(text, needles, whole_brackets=False) if needles.may_be_in(folded) else []
+        for text, folded in zip(texts, chars, strict=True)
+    ]
 
 
 _EMAIL = re.compile(
@@ -290,7 +391,7 @@ def check(content: WordContent, model: TemplateModel, checks: Checks, event: Eve
         *checks.placeholders,
         *(p for spec in model.fields for p in spec.placeholders),
     )
-    field_needles = Needles.of(header_samples)  # every field's samples, in any field
+    field_needles = _needles(header_samples)  # every field's samples, in any field
     # Made for another group or meeting: said first, it explains much of what follows.
     identity_text = "\n".join(p.text for p in zone.identity)
     result.findings.extend(group_findings(identity_text, event))
@@ -302,13 +403,12 @@ def check(content: WordContent, model: TemplateModel, checks: Checks, event: Eve
         filled = [e for e in zone.entries if e.key == spec.key and e.text]
         _check_field(spec, filled, checks.rule(spec.key), field_needles, quotes, result)
 
-    header_needles = Needles.of((*model.header_placeholders, *checks.placeholders))
+    header_needles = _needles((*model.header_placeholders, *checks.placeholders))
     quotes.report("the header", _hits(identity_text, header_needles, whole_brackets=False))
 
-    body_needles = Needles.of((*model.body_placeholders, *checks.body_placeholders))
-    for para in zone.body:
-        if para.text.strip():
-            quotes.report("the text of the document", _hits(para.text, body_needles, False))
+    body_needles = _needles((*model.body_placeholders, *checks.body_placeholders))
+    for hits in _body_hits(zone.body, body_needles):
+        quotes.report("the text of the document", hits)
     result.findings.extend(_marks(content, checks))
     return result
 
