@@ -20,11 +20,12 @@ import posixpath
 import re
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 from xml.parsers import expat
+
+from zlib_ng import zlib_ng
 
 from intake.config.checks import Limits, MiB
 from intake.findings import Found, found
@@ -218,7 +219,9 @@ class Archive:
         `WHOLE_BYTES` that fits both budgets, whose local header names it, and whose bytes have
         the size and CRC the directory declares. None in every other case, then the loop reads
         it (and refuses it, or names the damage, as before). Most parts of a document are a few
-        KB: the loop's per-chunk Python (`ZipExtFile`) cost more than inflating them."""
+        KB: the loop's per-chunk Python (`ZipExtFile`) cost more than inflating them. Inflated
+        and checked with zlib-ng, twice as fast as zlib at inflating, ten times at the CRC: a
+        document's parts are most of a megabyte of XML (styles alone, in Word's own files)."""
         size = info.file_size
         room = min(self.limits.max_part_bytes, self.limits.max_total_bytes - self.read_total)
         if (
@@ -249,14 +252,14 @@ class Archive:
         if info.compress_type == zipfile.ZIP_STORED:
             out = packed
         else:
-            inflater = zlib.decompressobj(-15)
+            inflater = zlib_ng.decompressobj(-15)
             try:
                 out = inflater.decompress(packed, size + 1)
-            except zlib.error:
+            except Exception:  # zlib_ng.error (typed as an instance in its stub): the loop says what
                 return None
             if not inflater.eof:
                 return None
-        if len(out) != size or zlib.crc32(out) != info.CRC:
+        if len(out) != size or zlib_ng.crc32(out) != info.CRC:
             return None
         return out
 
