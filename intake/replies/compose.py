@@ -40,6 +40,7 @@ import random
 import re
 import secrets
 import sys
+import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -532,7 +533,29 @@ def _clean_note(note: str | None) -> str | None:
 
 
 def _render(config: RepliesConfig, name: str, namespace: dict[str, Any]) -> str:
-    return _environment(str(config.templates_dir)).get_template(name).render(namespace)
+    return _template(str(config.templates_dir), name).render(namespace)
+
+
+_RECHECK_SECONDS = 1.0
+_monotonic = time.monotonic  # a module attribute, so that a test can move the clock
+_checked: dict[tuple[str, str], tuple[jinja2.Template, float]] = {}
+
+
+def _template(directory: str, name: str) -> jinja2.Template:
+    """The template, Jinja asked for it at most once a second per file.
+
+    Jinja's `auto_reload` compares the file's modification time with the loaded one's on
+    every `get_template`: a stat and its cache's lock, twice per reply, which a loaded
+    poller measured at a third of composing. Asked again after a second, Jinja still
+    reloads a template the secretariat edited: a saved file is in use within a second,
+    without a restart. `check_templates` asks Jinja every time (`_first_problem`)."""
+    now = _monotonic()
+    checked = _checked.get((directory, name))
+    if checked is not None and now - checked[1] < _RECHECK_SECONDS:
+        return checked[0]
+    template = _environment(directory).get_template(name)
+    _checked[(directory, name)] = (template, now)
+    return template
 
 
 def _template_file(kind: str, event: EventSettings, config: RepliesConfig) -> tuple[str, bytes] | None:
@@ -893,7 +916,7 @@ def _first_problem(
     for label, context, now in samples:
         namespace = template_namespace(kind, context, event, now, config, None)
         try:
-            text = _render(config, name, namespace)
+            text = _environment(str(config.templates_dir)).get_template(name).render(namespace)
         except jinja2.TemplateNotFound:
             return f"{where}: missing"
         except jinja2.TemplateSyntaxError as exc:
