@@ -641,7 +641,8 @@ class _Reader:
         parts = str(value).strip().split(":")
         digits = len(parts) in (2, 3) and all(p.isdigit() and len(p) == 2 for p in parts[1:])
         if digits and parts[0].isdigit() and int(parts[0]) < 24 and all(int(p) < 60 for p in parts[1:]):
-            return time(*(int(p) for p in parts))
+            hour, minute, second = (int(p) for p in (*parts, "00")[:3])
+            return time(hour, minute, second)
         problem = f'must be a time of day like "08:00" or "08:00:30", got {value!r}'
         return time.fromisoformat(str(self._fail(table, key, problem, default)))
 
