@@ -43,6 +43,11 @@ def fold_with_map(text: str) -> tuple[str, list[int]]:
     """
     if text.isascii():
         return _fold_ascii_with_map(text)
+    return _fold_chars_with_map(text)
+
+
+def _fold_chars_with_map(text: str) -> tuple[str, list[int]]:
+    """`fold_with_map` a character at a time: any text (the ASCII shortcut is held to it)."""
     out: list[str] = []
     where: list[int] = []
     for index, ch in enumerate(text):

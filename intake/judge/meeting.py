@@ -91,6 +91,11 @@ def meeting_dates(text: str) -> list[tuple[date, date, str]]:
     """Every date or date range written in `text`, with the words it was read from."""
     if text.isascii() and not _ASCII_DIGIT.search(text):
         return []  # every form has a digit; most header lines have none
+    return _read_dates(text)
+
+
+def _read_dates(text: str) -> list[tuple[date, date, str]]:
+    """`meeting_dates` without its shortcut: every form tried on the folded text."""
     folded, where = fold_with_map(text)
     taken: list[tuple[int, int]] = []
     out: list[tuple[date, date, str]] = []

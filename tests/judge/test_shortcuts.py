@@ -18,7 +18,6 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
 
 import pytest
 
@@ -26,9 +25,10 @@ from intake.config import EventSettings
 from intake.judge import _model
 from intake.judge import template as t
 from intake.judge.header import read_zone
-from intake.judge.meeting import _DATE_FORMS, meeting_dates
+from intake.judge.meeting import _read_dates, meeting_dates
 from intake.judge.wordml import Cell, Marks, Paragraph, Row, Table, WordContent
 from intake.text import (
+    _fold_chars_with_map,
     display,
     display_head,
     fold,
@@ -133,22 +133,6 @@ def _texts(seed: int, count: int = 3000) -> list[str]:
 # --- the plain references -----------------------------------------------------
 
 
-def plain_fold_with_map_ascii(text: str) -> tuple[str, list[int]]:
-    """ASCII folds by case and white space alone: character by character."""
-    out: list[str] = []
-    where: list[int] = []
-    for index, ch in enumerate(text):
-        piece = " " if ch.isspace() else ch.lower()
-        if piece == " " and (not out or out[-1] == " "):
-            continue
-        out.append(piece)
-        where.append(index)
-    if out and out[-1] == " ":
-        out.pop()
-        where.pop()
-    return "".join(out), where
-
-
 def plain_split_inline_label(text: str) -> tuple[str, str] | None:
     pattern = r"^\s*(?P<label>[^\W\d_][^:\n]{0,40}?)\s*:\s*(?P<value>.*)$"
     match = re.match(pattern, unicodedata.normalize("NFKC", text).replace("\u00a0", " "), re.DOTALL)
@@ -166,24 +150,6 @@ def plain_label(model: t.TemplateModel, text: str) -> tuple[str, str] | None:
         return None
     spec = plain_spec(model, label_key(shown))
     return (spec.key, spec.label) if spec else None
-
-
-def plain_meeting_dates(text: str) -> list[tuple[date, date, str]]:
-    folded, where = fold_with_map(text)
-    taken: list[tuple[int, int]] = []
-    out: list[tuple[date, date, str]] = []
-    for pattern, build in _DATE_FORMS:
-        for match in pattern.finditer(folded):
-            lo, hi = match.span()
-            if any(lo < b and hi > a for a, b in taken):
-                continue
-            try:
-                first, last = build(match)
-            except ValueError:
-                continue
-            taken.append((lo, hi))
-            out.append((first, last, text[where[lo] : where[hi - 1] + 1]))
-    return out
 
 
 def plain_body_hits(paragraphs: list[Paragraph], needles: t.Needles) -> list[str]:
@@ -209,8 +175,8 @@ def test_text_helpers_match_their_plain_forms(seed: int) -> None:
     for text in _texts(seed):
         assert fold(text) == " ".join(fold_chars(text).split()), ascii(text)
         if text.isascii():
-            assert fold_with_map(text) == plain_fold_with_map_ascii(text), ascii(text)
-            assert fold(text) == plain_fold_with_map_ascii(text)[0]
+            assert fold_with_map(text) == _fold_chars_with_map(text), ascii(text)
+            assert fold(text) == _fold_chars_with_map(text)[0]
         folded, where = fold_with_map(text)
         assert len(folded) == len(where) and where == sorted(where), ascii(text)
         assert split_inline_label(text) == plain_split_inline_label(text), ascii(text)
@@ -262,7 +228,7 @@ def test_meeting_dates_match_reading_every_line(seed: int) -> None:
             line += " " + texts.rng.choice(lines)
         lines.append(line)
     for line in lines:
-        assert meeting_dates(line) == plain_meeting_dates(line), ascii(line)
+        assert meeting_dates(line) == _read_dates(line), ascii(line)
 
 
 def _body(texts: Texts, count: int) -> list[Paragraph]:
