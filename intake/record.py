@@ -30,18 +30,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings
 from intake.correspondence import answering
-from intake.db import in_lists
+from intake.db import in_lists, insert_rows
 from intake.domain import AuditAction, DocumentRole, DocumentStatus, MessageStatus, SubjectType
 from intake.examine import Examined, put_bytes
 from intake.findings import Found
-from intake.models import AuditEvent, Document, Finding, InboundMessage, MailboxState, Reply, utcnow
+from intake.models import AuditEvent, Base, Document, Finding, InboundMessage, MailboxState, Reply, utcnow
 from intake.numbering import take_numbers
 from intake.replies.queue import RateLimits, queue_reply
 from intake.resends import candidates, mark_resends, registered
@@ -188,16 +190,17 @@ class _Row:
 
     examined: Examined
     verdict: MessageVerdict
-    original: InboundMessage | None = None  # the first copy, when this one is a duplicate
+    copy_of: int | None = None  # the first copy's row id, when this one is a duplicate
     first_in_batch: _Row | None = None  # ... or the first copy is earlier in this batch
     links: dict[int, RevisionLink] | None = None
-    row: InboundMessage | None = None
+    row_id: int | None = None  # once inserted
+    status: str = ""  # as inserted
     numbers: dict[int, str] = field(default_factory=dict)  # by part index, for the reply
-    documents: list[Document] = field(default_factory=list)  # once inserted
+    documents: list[Document] = field(default_factory=list)  # once inserted (not in the session)
 
     @property
     def duplicate(self) -> bool:
-        return self.original is not None or self.first_in_batch is not None
+        return self.copy_of is not None or self.first_in_batch is not None
 
 
 def _write(session: Session, place: Place, batch: Sequence[Examined], event: EventSettings) -> list[Recorded]:
@@ -220,12 +223,12 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
         if original is not None and _left_behind(original, place):
             results[uid] = _rekey(session, place, original, uid)
             continue
-        item = _Row(examined, examined.verdict, original=original)
+        item = _Row(examined, examined.verdict, copy_of=original.id if original is not None else None)
         if original is None:
             key = _copy_key(examined)
             item.first_in_batch = by_digest.get(examined.digest) or (by_message_id.get(key) if key else None)
-        if item.original is not None:
-            item.verdict = _duplicate(item.original.id)
+        if item.copy_of is not None:
+            item.verdict = _duplicate(item.copy_of)
         elif item.first_in_batch is None:
             by_digest.setdefault(examined.digest, item)
             key = _copy_key(examined)
@@ -249,10 +252,9 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
         rows.append(item)
     _insert(session, place, rows[written:], event)
     for item in rows:
-        assert item.row is not None
-        results[item.examined.message.uid] = Recorded(
-            item.examined.message.uid, item.row.id, item.row.status, True
-        )
+        assert item.row_id is not None
+        uid = item.examined.message.uid
+        results[uid] = Recorded(uid, item.row_id, item.status, True)
     _advance(session, place, max(uids))
     return [results[uid] for uid in uids if uid in results]
 
@@ -354,15 +356,15 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
     ]
     limits = RateLimits.load(session, event, recipients, now)
     for item in rows:
-        assert item.row is not None
+        assert item.row_id is not None
         verdict = item.verdict
         detail = f"status {verdict.status}" + (f": {verdict.reason}" if verdict.reason else "")
-        later.audit(SubjectType.MESSAGE, item.row.id, AuditAction.RECORDED, detail)
+        later.audit(SubjectType.MESSAGE, item.row_id, AuditAction.RECORDED, detail)
         inbound, message = item.examined.inbound, item.examined.message
         if inbound is not None and not item.duplicate:
             _, note = queue_reply(
                 session,
-                item.row.id,
+                item.row_id,
                 inbound,
                 verdict,
                 item.numbers,
@@ -372,7 +374,7 @@ def _insert(session: Session, place: Place, rows: list[_Row], event: EventSettin
                 limits,
                 add=later.reply,
             )
-            later.audit(SubjectType.MESSAGE, item.row.id, AuditAction.REPLY, note)
+            later.audit(SubjectType.MESSAGE, item.row_id, AuditAction.REPLY, note)
     later.write(session)
 
 
@@ -387,18 +389,23 @@ def _answering(session: Session, event: EventSettings, rows: list[_Row]) -> None
 def _insert_messages(session: Session, place: Place, rows: list[_Row], event: EventSettings) -> None:
     firsts = [item for item in rows if item.first_in_batch is None]
     copies = [item for item in rows if item.first_in_batch is not None]
-    for item in firsts:
-        item.row = _message_row(place, item, event)
-    session.add_all([item.row for item in firsts])
-    session.flush()  # one INSERT ... RETURNING for the batch: the rows' ids
+    _write_messages(session, place, firsts, event)
     for item in copies:  # a second copy inside the batch points at the first, now it has an id
-        assert item.first_in_batch is not None and item.first_in_batch.row is not None
-        item.original = item.first_in_batch.row
-        item.verdict = _duplicate(item.original.id)
-        item.row = _message_row(place, item, event)
-    if copies:
-        session.add_all([item.row for item in copies])
-        session.flush()
+        assert item.first_in_batch is not None and item.first_in_batch.row_id is not None
+        item.copy_of = item.first_in_batch.row_id
+        item.verdict = _duplicate(item.copy_of)
+    _write_messages(session, place, copies, event)
+
+
+def _write_messages(session: Session, place: Place, items: list[_Row], event: EventSettings) -> None:
+    """One INSERT ... RETURNING for these rows (their UIDs differ): each row's id."""
+    now = utcnow()
+    values = [_message_row(place, item, event, now) for item in items]
+    ids: dict[int, int] = {
+        uid: row_id for uid, row_id in insert_rows(session, _MESSAGES, values, ("uid", "id"))
+    }
+    for item, row in zip(items, values, strict=True):
+        item.row_id, item.status = ids[item.examined.message.uid], row["status"]
 
 
 def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) -> _Later:
@@ -414,23 +421,31 @@ def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) 
     later = _Later()
     documents: list[tuple[_Row, Document, int]] = []
     for item in rows:
-        assert item.row is not None
-        later.found(item.row.id, None, item.verdict.findings)
+        assert item.row_id is not None
+        later.found(item.row_id, None, item.verdict.findings)
         for position, doc in enumerate(item.verdict.documents):
-            document = _document_row(item.row.id, position, doc)
+            document = _document_row(item.row_id, position, doc)
             if _numbered(doc):
                 link = (item.links or {}).get(position)
                 number = fresh.get((id(item), position))
                 item.numbers[doc.part_index] = assign_number(session, event, document, link, number)
             documents.append((item, document, position))
             item.documents.append(document)
-    session.add_all([document for _, document, _ in documents])
-    session.flush()
+    ids = {
+        (message_id, position): row_id
+        for message_id, position, row_id in insert_rows(
+            session,
+            _DOCUMENTS,
+            [_document_values(document) for _, document, _ in documents],
+            ("message_id", "position", "id"),
+        )
+    }
     for item, document, position in documents:
-        assert item.row is not None
+        assert item.row_id is not None
+        document.id = ids[(item.row_id, position)]
         if document.number:
             later.audit(SubjectType.DOCUMENT, document.id, AuditAction.NUMBERED, document.number)
-        later.found(item.row.id, document.id, item.verdict.documents[position].findings)
+        later.found(item.row_id, document.id, item.verdict.documents[position].findings)
     return later
 
 
@@ -438,10 +453,15 @@ def _numbered(doc: DocumentVerdict) -> bool:
     return doc.status == DocumentStatus.ACCEPTED and doc.role == DocumentRole.DOCUMENT
 
 
-def _message_row(place: Place, item: _Row, event: EventSettings) -> InboundMessage:
+_MESSAGES = Base.metadata.tables[InboundMessage.__tablename__]
+_DOCUMENTS = Base.metadata.tables[Document.__tablename__]
+
+
+def _message_row(place: Place, item: _Row, event: EventSettings, now: datetime) -> dict[str, Any]:
+    """A new inbound_message row: every column but its id and where it was filed."""
     examined, verdict = item.examined, item.verdict
     message, inbound = examined.message, examined.inbound
-    return InboundMessage(
+    return dict(
         event=event.id,
         mailbox=place.mailbox,
         folder=place.folder,
@@ -454,6 +474,7 @@ def _message_row(place: Place, item: _Row, event: EventSettings) -> InboundMessa
         subject=inbound.subject if inbound else None,
         date_header=inbound.date if inbound else None,
         received_at=message.received_at,
+        recorded_at=now,
         size=message.size or len(message.raw),
         sha256=examined.digest,
         body_sha256=examined.body_sha,
@@ -463,12 +484,24 @@ def _message_row(place: Place, item: _Row, event: EventSettings) -> InboundMessa
         error=verdict.findings[0].message
         if verdict.status == MessageStatus.QUARANTINED and verdict.findings
         else None,
-        duplicate_of_id=item.original.id if item.original is not None else None,
+        duplicate_of_id=item.copy_of,
         headers={"items": [list(h) for h in inbound.headers]} if inbound else None,
     )
 
 
+# Every column of a new document row but its id (`_document_values`).
+_DOCUMENT_COLUMNS = tuple(c.name for c in _DOCUMENTS.columns if c.name != "id")
+
+
+def _document_values(document: Document) -> dict[str, Any]:
+    values = {name: getattr(document, name) for name in _DOCUMENT_COLUMNS}
+    values["revision"] = document.revision or 0
+    return values
+
+
 def _document_row(message_row_id: int, position: int, doc: DocumentVerdict) -> Document:
+    """A document as `assign_number` numbers it: an ORM object never added to the session
+    (`_insert_documents` writes its values)."""
     return Document(
         message_id=message_row_id,
         position=position,
@@ -529,12 +562,8 @@ class _Later:
         )
 
     def write(self, session: Session) -> None:
-        if self.findings:
-            session.execute(insert(Finding), self.findings)
-        if self.audits:
-            session.execute(insert(AuditEvent), self.audits)
-        if self.replies:
-            session.execute(insert(Reply), self.replies)
+        for model, rows in ((Finding, self.findings), (AuditEvent, self.audits), (Reply, self.replies)):
+            insert_rows(session, Base.metadata.tables[model.__tablename__], rows)
 
 
 # What `queue_reply` sets on a new reply row (the rest is the outbox's, filled in when it sends).
