@@ -197,6 +197,10 @@ class Reply(Base):
         UniqueConstraint("rfc_message_id"),
         Index("ix_reply_status", "status"),
         Index("ix_reply_recipient", "recipient", "created_at"),
+        # The outbox's claim: an event's oldest pending reply, read from the front of this
+        # index (without it, every claim read and sorted all pending replies: a backlog of
+        # n replies cost n²/2 rows to send).
+        Index("ix_reply_due", "event", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

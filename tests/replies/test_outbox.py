@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import re
 import shutil
 import ssl
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.config import EventSettings, Settings
@@ -27,6 +28,7 @@ from intake.domain import ReplyStatus
 from intake.models import Base, Reply
 from intake.replies.compose import ReplyContext, compose_reply
 from intake.replies.outbox import (
+    _CLAIM,
     BACKOFF_BASE,
     BACKOFF_JITTER,
     _claim_next,
@@ -419,6 +421,70 @@ def _skips_locked_rows(database: Database, clock: Clock, event: EventSettings) -
         assert job is not None and job.id == second  # skipped, not waited for
         assert _claim_next(database.sessions, event.id, "w", clock.now) is None
         assert locked.status == ReplyStatus.PENDING
+
+
+def test_a_claim_reads_only_past_what_its_run_has_sent(
+    database: Database, clock: Clock, event: EventSettings
+) -> None:
+    """Each claim of a run looks past the reply the run claimed last, whatever the statistics
+    say: without the bound, PostgreSQL walked the primary key over every reply the run had
+    just sent (1,800 pages a claim at 900 sent of 1,000), and a run's cost grew as n²."""
+    ids = add_replies(database, event, 1000, clock.now)
+    with database.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE reply")  # statistics from before the run: all pending
+        conn.execute(update(Reply).where(Reply.id.in_(ids[:900])).values(status=ReplyStatus.SENT))
+    values = {
+        "of_event": event.id,
+        "due_by": clock.now,
+        "worker": "w",
+        "claimed": clock.now,
+        "after": ids[899],
+    }
+    with database.engine.connect() as conn:
+        compiled = _CLAIM.compile(dialect=conn.dialect)
+        params = compiled.construct_params(values)
+        if conn.dialect.name == "postgresql":
+            plan = "\n".join(
+                row[0] for row in conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}", params)
+            )
+            conn.rollback()
+            pages = [int(n) for n in re.findall(r"shared hit=(\d+)", plan)]
+            assert pages and max(pages) < 60, plan
+        else:
+            positional = tuple(str(params[name]) for name in compiled.positiontup or ())
+            plan = "\n".join(
+                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", positional)
+            )
+            assert re.search(r"\b(id|rowid)>\?", plan), plan
+    job = _claim_next(database.sessions, event.id, "w", clock.now, after=ids[899])
+    assert job is not None and job.id == ids[900]
+
+
+def test_a_runs_first_claim_finds_the_oldest_pending_reply_by_its_index(
+    postgres_url: str, clock: Clock, event: EventSettings
+) -> None:
+    """At a run's start (nothing to look past), `ix_reply_due` (event, status, id) finds the
+    oldest pending reply once the statistics know most replies are sent."""
+    engine = make_engine(postgres_url)
+    Base.metadata.create_all(engine)
+    database = Database(postgres_url, engine, make_sessionmaker(engine))
+    try:
+        ids = add_replies(database, event, 1000, clock.now)
+        with engine.begin() as conn:
+            conn.execute(update(Reply).where(Reply.id.in_(ids[:900])).values(status=ReplyStatus.SENT))
+            conn.exec_driver_sql("ANALYZE reply")
+        values = {"of_event": event.id, "due_by": clock.now, "worker": "w", "claimed": clock.now, "after": 0}
+        with engine.connect() as conn:
+            compiled = _CLAIM.compile(dialect=conn.dialect)
+            plan = "\n".join(
+                row[0]
+                for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.construct_params(values))
+            )
+        assert "Index Scan using ix_reply_due" in plan and "Sort" not in plan, plan
+    finally:
+        Base.metadata.drop_all(engine)
+        engine.dispose()
 
 
 def test_claim_is_conditional(database: Database, clock: Clock, event: EventSettings) -> None:
