@@ -12,7 +12,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Table, bindparam, create_engine, event, insert, inspect, text
+from sqlalchemy import (
+    Engine,
+    Executable,
+    LargeBinary,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,12 +49,14 @@ def insert_rows(
     SELECT * FROM unnest(%(p0)s::type[], ...)`. The statement SQLAlchemy would write instead
     (one VALUES group per row, 100 rows of a message: 72 KB) is too long for psycopg's cache
     of converted queries (4 KB), so every batch paid a regular expression over its whole text
-    (7 ms) before it was sent. Elsewhere, SQLAlchemy's executemany (with RETURNING: its
-    multi-VALUES form)."""
+    (7 ms) before it was sent. Rows with a bytes column (a reply's composed message) are sent
+    one after the other instead (psycopg's pipelined executemany of a one-row statement), so
+    a batch of rejections, each with the blank template attached, is not gathered into one
+    parameter. Elsewhere, SQLAlchemy's executemany (with RETURNING: its multi-VALUES form)."""
     if not rows:
         return []
     columns = tuple(rows[0])
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql" and not _binary(table, columns):
         arrays = {f"p{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
         result = session.execute(_unnest_insert(table, columns, tuple(returning)), arrays)
     elif returning:
@@ -52,6 +65,10 @@ def insert_rows(
         session.execute(insert(table), list(rows))
         return []
     return [tuple(row) for row in result] if returning else []
+
+
+def _binary(table: Table, columns: Sequence[str]) -> bool:
+    return any(isinstance(table.c[c].type, LargeBinary) for c in columns)
 
 
 @lru_cache(maxsize=64)

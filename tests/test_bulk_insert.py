@@ -174,3 +174,51 @@ def test_on_postgresql_the_statement_stays_within_psycopgs_query_cache() -> None
     assert len(seen) == 4 and len({statement for statement, _ in seen[:3]}) == 1, seen
     for statement, parameters in seen:
         assert len(statement.encode()) <= 4096 and parameters <= 50, (len(statement), parameters)
+
+
+def test_on_postgresql_rows_with_bytes_go_one_after_the_other() -> None:
+    """A batch of rejections carries the blank template in every reply: those bytes are sent
+    row by row (a one-row statement, executemany), not gathered into one array parameter."""
+    url = create_pg_database()
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    sessions = db.make_sessionmaker(engine)
+    seen: list[tuple[str, bool, int]] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if statement.startswith("INSERT"):
+            seen.append((statement, many, len(parameters)))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    template = bytes(range(256)) * 200
+    replies = [
+        dict(
+            message_id=None,
+            event="jca-mv-2",
+            kind="rejection",
+            recipient=f"r{i}@example.org",
+            subject="Rejected",
+            body_text="text",
+            body_html=None,
+            rfc_message_id=f"<r{i}@intake>",
+            raw=template,
+            status="pending",
+            reason=None,
+            signature=None,
+            attempts=0,
+            last_error=None,
+            outcome=None,
+            created_at=datetime(2026, 5, 1, tzinfo=UTC),
+        )
+        for i in range(30)
+    ]
+    try:
+        with sessions.begin() as session:
+            db.insert_rows(session, REPLIES, replies)
+        with sessions() as session:
+            assert [r.raw for r in session.scalars(select(Reply))] == [template] * 30
+    finally:
+        engine.dispose()
+        drop_pg_database(url)
+    [(statement, many, rows)] = seen
+    assert many and rows == 30 and "unnest" not in statement, seen
