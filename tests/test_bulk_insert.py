@@ -49,6 +49,28 @@ def _message(uid: int, **changes: Any) -> dict[str, Any]:
     return values
 
 
+def _reply(number: int, raw: bytes | None) -> dict[str, Any]:
+    """A reply row as the record stage writes it, with its composed message `raw`."""
+    return dict(
+        message_id=None,
+        event="jca-mv-2",
+        kind="acknowledgement",
+        recipient=f"r{number}@example.org",
+        subject=AWKWARD,
+        body_text="text",
+        body_html=None,
+        rfc_message_id=f"<r{number}@intake>",
+        raw=raw,
+        status="pending",
+        reason=None,
+        signature=None,
+        attempts=0,
+        last_error=None,
+        outcome=None,
+        created_at=datetime(2026, 5, 1, tzinfo=UTC),
+    )
+
+
 def _read(session: Any, model: Any, row_id: int) -> dict[str, Any]:
     row = session.get(model, row_id)
     return {c.key: getattr(row, c.key) for c in inspect(model).column_attrs if c.key != "id"}
@@ -93,27 +115,7 @@ def test_bytes_and_an_empty_result(migrated_url: str) -> None:
     engine = db.make_engine(migrated_url)
     sessions = db.make_sessionmaker(engine)
     every_byte = bytes(range(256)) * 40
-    replies = [
-        dict(
-            message_id=None,
-            event="jca-mv-2",
-            kind="acknowledgement",
-            recipient=f"r{i}@example.org",
-            subject=AWKWARD,
-            body_text="text",
-            body_html=None,
-            rfc_message_id=f"<r{i}@intake>",
-            raw=every_byte if i else None,
-            status="pending",
-            reason=None,
-            signature=None,
-            attempts=0,
-            last_error=None,
-            outcome=None,
-            created_at=datetime(2026, 5, 1, tzinfo=UTC),
-        )
-        for i in range(3)
-    ]
+    replies = [_reply(i, every_byte if i else None) for i in range(3)]
     try:
         with sessions.begin() as session:
             assert db.insert_rows(session, REPLIES, []) == []
@@ -191,27 +193,7 @@ def test_on_postgresql_rows_with_bytes_go_one_after_the_other() -> None:
 
     event.listen(engine, "before_cursor_execute", remember)
     template = bytes(range(256)) * 200
-    replies = [
-        dict(
-            message_id=None,
-            event="jca-mv-2",
-            kind="rejection",
-            recipient=f"r{i}@example.org",
-            subject="Rejected",
-            body_text="text",
-            body_html=None,
-            rfc_message_id=f"<r{i}@intake>",
-            raw=template,
-            status="pending",
-            reason=None,
-            signature=None,
-            attempts=0,
-            last_error=None,
-            outcome=None,
-            created_at=datetime(2026, 5, 1, tzinfo=UTC),
-        )
-        for i in range(30)
-    ]
+    replies = [_reply(i, template) for i in range(30)]
     try:
         with sessions.begin() as session:
             db.insert_rows(session, REPLIES, replies)
