@@ -194,7 +194,6 @@ class _Row:
     first_in_batch: _Row | None = None  # ... or the first copy is earlier in this batch
     links: dict[int, RevisionLink] | None = None
     row_id: int | None = None  # once inserted
-    status: str = ""  # as inserted
     numbers: dict[int, str] = field(default_factory=dict)  # by part index, for the reply
     documents: list[Document] = field(default_factory=list)  # once inserted (not in the session)
 
@@ -254,7 +253,7 @@ def _write(session: Session, place: Place, batch: Sequence[Examined], event: Eve
     for item in rows:
         assert item.row_id is not None
         uid = item.examined.message.uid
-        results[uid] = Recorded(uid, item.row_id, item.status, True)
+        results[uid] = Recorded(uid, item.row_id, str(item.verdict.status), True)
     _advance(session, place, max(uids))
     return [results[uid] for uid in uids if uid in results]
 
@@ -404,8 +403,8 @@ def _write_messages(session: Session, place: Place, items: list[_Row], event: Ev
     ids: dict[int, int] = {
         uid: row_id for uid, row_id in insert_rows(session, _MESSAGES, values, ("uid", "id"))
     }
-    for item, row in zip(items, values, strict=True):
-        item.row_id, item.status = ids[item.examined.message.uid], row["status"]
+    for item in items:
+        item.row_id = ids[item.examined.message.uid]
 
 
 def _insert_documents(session: Session, rows: list[_Row], event: EventSettings) -> _Later:
