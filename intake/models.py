@@ -197,9 +197,8 @@ class Reply(Base):
         UniqueConstraint("rfc_message_id"),
         Index("ix_reply_status", "status"),
         Index("ix_reply_recipient", "recipient", "created_at"),
-        # The outbox's claim: an event's oldest pending reply, read from the front of this
-        # index (without it, every claim read and sorted all pending replies: a backlog of
-        # n replies cost n²/2 rows to send).
+        # The outbox's claim at a run's start: an event's oldest pending reply, read from the
+        # front of this index (within a run the claim looks past the id it sent last).
         Index("ix_reply_due", "event", "status", "id"),
     )
 
