@@ -101,7 +101,7 @@ def poll_once(
         Mailbox(imap) as mailbox,
     ):
         in_flight: tuple[Batch, Examination] | None = None
-        for batch in fetch(settings, sessions, mailbox, report):
+        for batch in fetch(settings, sessions, mailbox, report, examiner.expect):
             examination = examiner.submit(batch.messages)  # the workers start on this batch...
             if in_flight is not None:  # ...while the poller records the previous one
                 keep(settings, sessions, store, mailbox, *in_flight, report)
@@ -142,10 +142,15 @@ def keep(
 
 # --- fetch ---------------------------------------------------------------------------------------
 def fetch(
-    settings: Settings, sessions: sessionmaker[Session], mailbox: Mailbox, report: PollReport
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    mailbox: Mailbox,
+    report: PollReport,
+    expect: Callable[[int], object] = lambda count: None,
 ) -> Iterator[Batch]:
     """The new messages of the folder, in bounded batches (count and bytes); what an earlier
-    run recorded but did not file is filed first."""
+    run recorded but did not file is filed first. `expect` is told how many new messages
+    there are before the first is fetched (the workers start up meanwhile)."""
     imap = settings.imap
     with report.timing("fetch"):
         uidvalidity = mailbox.select(imap.folder)
@@ -177,6 +182,7 @@ def fetch(
     new = [uid for uid in uids if uid not in known]
     if not new:
         return
+    expect(len(new))
     with report.timing("fetch"):
         sizes = mailbox.sizes(new)
     limit = imap.max_message_bytes

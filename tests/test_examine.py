@@ -22,7 +22,7 @@ from intake.record import Place, enter_folder, record_batch
 from intake.store import BlobStore
 from tests.support.corpus import mixed
 from tests.support.intake_env import write_config
-from tests.support.waiting import poll_until
+from tests.support.waiting import poll_until, wait_until
 
 
 def _messages(count: int) -> list[RawMessage]:
@@ -335,6 +335,29 @@ def test_a_worker_killed_with_messages_in_hand_costs_only_the_one_it_was_on(
     ]
     assert len(again) == 2 and again[0] != again[1], again
     assert not [r for r in caplog.records if "a second time" in r.getMessage()], caplog.text
+
+
+def test_the_workers_start_when_messages_are_expected_before_the_first_batch(tmp_path: Path) -> None:
+    """`expect` (the fetch says how many new messages there are before it fetches the first)
+    starts the workers at once, so that their start-up overlaps the fetch; the batch then goes
+    to the worker already started. Fewer than a worker's worth start nothing (an empty or
+    small poll of `intake run` costs no process)."""
+    settings = _settings(tmp_path)
+    messages = _messages(IN_PROCESS_BELOW)
+    with Examiner(settings.event, 2**30, workers=1) as examiner:
+        examiner.expect(IN_PROCESS_BELOW - 1)
+        assert examiner._thread is None and examiner._pool == []
+        examiner.expect(IN_PROCESS_BELOW)
+        wait_until(
+            lambda: len(examiner._pool) == 1,
+            60,
+            message=lambda: f"a worker started before any batch; the pool holds {examiner._pool}",
+        )
+        (worker,) = examiner._pool
+        assert worker.process.poll() is None, "the worker started early has ended"
+        found = examiner.submit(messages).results()
+        assert examiner._pool == [worker], "the batch did not go to the worker started early"
+    assert [e.message.uid for e in found] == [m.uid for m in messages]
 
 
 def test_a_worker_that_dies_while_it_starts_is_started_again_then_the_poll_says_why(
