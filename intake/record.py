@@ -28,7 +28,7 @@ message that was recorded but never filed is re-keyed to its new UID instead.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,9 +101,9 @@ def record_batch(
     """Record a batch (in UID order) in one transaction; one per message if that fails."""
     if not batch:
         return []
-    stow(store, batch)
+    synced = stow(store, batch)
     try:
-        return _transaction(sessions, place, batch, event)
+        return _transaction(sessions, place, batch, event, synced)
     except OperationalError:
         raise  # the database is gone: the poll stops, and the batch is fetched again next run
     except SQLAlchemyError as exc:
@@ -120,7 +120,7 @@ def record_batch(
     out: list[Recorded] = []
     for examined in batch:
         try:
-            out += _transaction(sessions, place, [examined], event)
+            out += _transaction(sessions, place, [examined], event, synced)
         except OperationalError:
             raise
         except SQLAlchemyError as exc:
@@ -128,15 +128,17 @@ def record_batch(
     return out
 
 
-def stow(store: BlobStore, batch: Sequence[Examined]) -> None:
+def stow(store: BlobStore, batch: Sequence[Examined]) -> Callable[[], None]:
     """Every raw message and every file of the batch into the blob store (those a worker has
-    not written already), then one sync, which covers the workers' writes too."""
+    not written already), then one sync, which covers the workers' writes too. The sync runs
+    while the batch's rows are written: what this returns waits for it (`BlobStore.start_sync`),
+    and every transaction calls it before its commit."""
     for examined in batch:
         if examined.stored:
             store.written_elsewhere()
         else:
             put_bytes(store, examined)
-    store.sync()
+    return store.start_sync()
 
 
 RETRIES = 3
@@ -152,13 +154,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _transaction(
-    sessions: sessionmaker[Session], place: Place, batch: Sequence[Examined], event: EventSettings
+    sessions: sessionmaker[Session],
+    place: Place,
+    batch: Sequence[Examined],
+    event: EventSettings,
+    synced: Callable[[], None],
 ) -> list[Recorded]:
     for attempt in range(1, RETRIES + 1):
         with sessions() as session:
             try:
                 with session.begin():
-                    return _write(session, place, batch, event)
+                    recorded = _write(session, place, batch, event)
+                    synced()  # the bytes are durable before the rows that name them commit
+                    return recorded
             except OperationalError as exc:
                 # PostgreSQL may pick this transaction as a deadlock's victim when two
                 # processes take numbers and write replies at once; it rolled back whole,

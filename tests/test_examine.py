@@ -253,6 +253,76 @@ def test_a_batch_that_cannot_be_written_whole_is_written_one_message_at_a_time(
     assert uids == [1, 2, 3]
 
 
+def test_a_batch_is_written_while_its_bytes_are_flushed_and_commits_only_after(
+    writer, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The flush of the batch's blobs (syncfs) runs in a thread while the rows are written:
+    the rows are written before the flush has ended, and nothing is committed until it has.
+    A slow disk is made by holding the real flush until the test lets it go."""
+    import threading
+
+    from intake import record as record_module
+    from intake import store as store_module
+
+    settings, sessions, place, store = writer
+    batch = [examine(m, settings.event, 2**30) for m in _messages(3)]
+    flushing, let_go, written = threading.Event(), threading.Event(), threading.Event()
+    real_syncfs, real_write = store_module._syncfs, record_module._write
+
+    def slow_syncfs(path: Path) -> None:
+        flushing.set()
+        assert let_go.wait(60), "the test never let the flush end"
+        real_syncfs(path)
+
+    def write(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_write(*args, **kwargs)
+        written.set()
+        return out
+
+    monkeypatch.setattr(store_module, "_syncfs", slow_syncfs)
+    monkeypatch.setattr(record_module, "_write", write)
+    done: list[object] = []
+    recording = threading.Thread(
+        target=lambda: done.append(record_batch(sessions, store, place, batch, settings.event))
+    )
+    recording.start()
+    try:
+        wait_until(flushing.is_set, 60, message="the flush of the batch's blobs never started")
+        wait_until(written.is_set, 60, message="the rows were not written while the flush ran")
+        with sessions() as session:
+            committed = session.scalars(select(InboundMessage.uid)).all()
+        assert committed == [], f"rows committed before their bytes were flushed: {committed}"
+    finally:
+        let_go.set()
+        recording.join(60)
+    assert len(done) == 1 and [r.uid for r in done[0]] == [1, 2, 3]  # type: ignore[attr-defined]
+    with sessions() as session:
+        assert sorted(session.scalars(select(InboundMessage.uid))) == [1, 2, 3]
+
+
+def test_a_batch_whose_bytes_cannot_be_flushed_is_not_committed(
+    writer, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """syncfs failing (the disk gone bad under the data directory: EIO) stops the recording
+    with the store's one line, and the rows written meanwhile are rolled back."""
+    import errno
+
+    from intake import store as store_module
+    from intake.store import StoreError
+
+    settings, sessions, place, store = writer
+    batch = [examine(m, settings.event, 2**30) for m in _messages(3)]
+
+    def failing_syncfs(path: Path) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(store_module, "_syncfs", failing_syncfs)
+    with pytest.raises(StoreError, match="cannot be written: Input/output error"):
+        record_batch(sessions, store, place, batch, settings.event)
+    with sessions() as session:
+        assert session.scalars(select(InboundMessage.uid)).all() == []
+
+
 def test_the_examine_stage_does_not_load_the_database_layer() -> None:
     """Each worker imports intake.examine (and what it needs): SQLAlchemy and the models would
     add about 24 MB to every worker and a second to its start, for nothing it does."""
