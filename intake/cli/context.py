@@ -4,6 +4,7 @@ database sessions a command opens (after checking the schema is current)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import json
 import logging
@@ -47,6 +48,15 @@ class _JsonLines(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
         return json.dumps(entry, ensure_ascii=False)
+
+
+def settle() -> None:
+    """For a command that works a while (a poll, the service): what it has loaded by now (the
+    modules, SQLAlchemy's mappers, the settings) lives as long as it does. Collected once and
+    frozen, it is left out of the garbage collector's full passes during the work: one of them
+    walked ~95,000 objects for 0.17 s of a poll of 1,000 messages on the project machine."""
+    gc.collect()
+    gc.freeze()
 
 
 def setup_logging(level: str, log_format: str = "text") -> None:

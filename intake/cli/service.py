@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from intake import db
-from intake.cli.context import EXIT_OK, NO_SERVER, Failure, require_schema, validate_event
+from intake.cli.context import EXIT_OK, NO_SERVER, Failure, require_schema, settle, validate_event
 from intake.config import Settings
 from intake.listing import write_json
 from intake.mailbox import Mailbox, MailboxError
@@ -26,6 +26,7 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     require_schema(settings)
     engine = db.make_engine(settings.database_url)
     sessions = db.make_sessionmaker(engine)
+    settle()
     try:
         report = PollReport()
         with PollerLock(engine, settings.imap.mailbox_key, settings.imap.folder) as lock:
@@ -58,6 +59,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     deployment = [settings] if args.event else load_deployment(args.config)
     for each in deployment:
         validate_event(each)
+    settle()
     try:
         return run_service(deployment)
     except ServiceRefused as exc:
