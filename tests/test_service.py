@@ -182,10 +182,15 @@ def test_metrics_healthz_status_and_json_logs(
             code, body = get("/healthz")
             return code, json.loads(body)
 
-        # Healthy once a poll has succeeded since everything was recorded.
-        wait_until(
-            lambda: healthz()[0] == 200, timeout=60, message=lambda: f"/healthz never said 200: {healthz()}"
-        )
+        # Healthy once a poll has succeeded since everything was recorded. (A 200 alone can come
+        # before: a service is healthy for its first intervals while its first poll runs.)
+        event = env.settings().event.id
+
+        def polled() -> bool:
+            code, report = healthz()
+            return code == 200 and "last_successful_poll" in report.get(event, {})
+
+        wait_until(polled, timeout=60, message=lambda: f"/healthz never said a poll succeeded: {healthz()}")
         code, body = get("/metrics")
         assert code == 200
         families = {f.name: f for f in text_string_to_metric_families(body)}
