@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import EventSettings, Settings
 from intake.domain import folder_for
-from intake.examine import IN_PROCESS_BELOW, Examination, Examined, Examiner, examine
+from intake.examine import Examination, Examined, Examiner, examine
 from intake.mailbox import Mailbox, RawMessage, batches
 from intake.models import InboundMessage, utcnow
 from intake.record import Place, Recorded, enter_folder, record_batch, recorded_uids
@@ -186,7 +186,7 @@ def fetch(
     with report.timing("fetch"):
         sizes = mailbox.sizes(new)
     limit = imap.max_message_bytes
-    for uids_of_batch in tapered(list(batches(new, sizes, imap.batch_messages, imap.batch_bytes))):
+    for uids_of_batch in batches(new, sizes, imap.batch_messages, imap.batch_bytes):
         with report.timing("fetch"):
             small = [uid for uid in uids_of_batch if sizes.get(uid, 0) <= limit]
             large = [uid for uid in uids_of_batch if sizes.get(uid, 0) > limit]
@@ -194,19 +194,6 @@ def fetch(
         report.skipped += len(uids_of_batch) - len(fetched)
         if fetched:
             yield Batch(place, tuple(sorted(fetched, key=lambda m: m.uid)))
-
-
-def tapered(plan: list[list[int]]) -> list[list[int]]:
-    """The poll's batches with the last one cut into a half and two quarters. The workers
-    examine each batch while the poller records the one before, but the last batch the poller
-    records, files and answers alone, the workers idle: a quarter of a batch at the end instead
-    of a whole one (on the project machine a batch of 100 is about 0.3 s of the poller's work).
-    No piece is smaller than a worker's worth (`IN_PROCESS_BELOW`)."""
-    if not plan or len(plan[-1]) < 4 * IN_PROCESS_BELOW:
-        return plan
-    last = plan[-1]
-    half, quarter = len(last) // 2, len(last) * 3 // 4
-    return [*plan[:-1], last[:half], last[half:quarter], last[quarter:]]
 
 
 # --- record --------------------------------------------------------------------------------------

@@ -212,24 +212,3 @@ def test_the_poll_log_has_no_mail_parser_chatter(dovecot: Dovecot, intake_env: I
     result = intake_env.run("poll", "--once", check=True)
     assert "recorded 1" in result.stderr
     assert "not handled" not in result.stderr, result.stderr
-
-
-def test_the_last_batch_of_a_poll_is_cut_so_the_poller_is_not_left_alone_with_a_whole_one() -> None:
-    """The workers examine a batch while the poller records the one before; the last batch
-    the poller handles alone. It is cut into a half and two quarters, in UID order; a batch
-    too small to give each piece a worker's worth is left whole."""
-    from intake.examine import IN_PROCESS_BELOW
-    from intake.pipeline import tapered
-
-    full = list(range(1, 101))
-    plan = [full, list(range(101, 201))]
-    assert [len(b) for b in tapered(plan)] == [100, 50, 25, 25]
-    assert [uid for b in tapered(plan) for uid in b] == list(range(1, 201))
-    assert [len(b) for b in tapered([list(range(4 * IN_PROCESS_BELOW))])] == [
-        2 * IN_PROCESS_BELOW,
-        IN_PROCESS_BELOW,
-        IN_PROCESS_BELOW,
-    ]
-    small = [full, list(range(4 * IN_PROCESS_BELOW - 1))]
-    assert tapered(small) == small
-    assert tapered([]) == []
