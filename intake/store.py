@@ -7,9 +7,9 @@ A blob is written (to a temporary file, renamed) and made durable before the
 database commit that refers to it, and a blob already present is not
 rewritten. One at a time (`put`), each file and its directory are fsynced; a
 batch's blobs are written with `put(..., durable=False)` and then made durable
-together by one `sync()` (syncfs of the data directory's file system), which
-costs one flush instead of two fsyncs per message. The poller starts that flush
-in a thread (`start_sync`) and waits for it just before its commit.
+together by one `start_sync()` (syncfs of the data directory's file system, in a
+thread; the poller waits for it just before its commit), which costs one flush
+instead of two fsyncs per message.
 
 Until 2026-12 blobs went one level deeper, `blobs/ab/cd/abcd…`: 65,536
 directories, so nearly every blob of a store's first tens of thousands made two
@@ -41,7 +41,7 @@ class BlobStore:
     def __init__(self, data_dir: Path) -> None:
         self.root = Path(data_dir) / "blobs"
         self._root = str(self.root)
-        self._unsynced = False  # blobs written with durable=False since the last sync()
+        self._unsynced = False  # blobs written with durable=False since the last flush
         # Fan-out directories ("ab") seen to exist: not asked for or created again; forgotten
         # when one turns out to be gone (an operator's clean-up).
         self._dirs: set[str] = set()
@@ -59,7 +59,7 @@ class BlobStore:
 
     def put(self, data: bytes, digest: str | None = None, durable: bool = True) -> str:
         """Store `data` (whose SHA-256 is `digest`, when the caller knows it). With
-        `durable=False` the caller must call `sync()` before it commits a row naming it."""
+        `durable=False` the caller must wait for `start_sync()` before it commits a row naming it."""
         digest = digest or sha256_hex(data)
         fan = digest[:2]
         folder = f"{self._root}/{fan}"
@@ -107,17 +107,12 @@ class BlobStore:
         return created, fd, tmp
 
     def written_elsewhere(self) -> None:
-        """Another process (a worker) wrote blobs here with durable=False: the next `sync()` flushes."""
+        """Another process (a worker) wrote blobs here with durable=False: the next `start_sync()` flushes."""
         self._unsynced = True
 
-    def sync(self) -> None:
-        """Make every blob written with durable=False durable (files, renames, directories)."""
-        if self._unsynced:
-            self._flush()
-            self._unsynced = False
-
     def start_sync(self) -> Callable[[], None]:
-        """`sync()` in a thread, so that the caller does its database work while the disk
+        """Make every blob written with durable=False durable (files, renames, directories),
+        in a thread, so that the caller does its database work while the disk
         flushes (a batch's 25 MB: 15-40 ms on the project machine, all of it waiting). Call
         what this returns before the commit that names the blobs: it returns once they are
         durable, or raises StoreError, each time it is called. Nothing may be `put` between."""

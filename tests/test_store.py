@@ -80,7 +80,7 @@ def test_a_known_fan_out_directory_is_not_asked_for_again_and_its_removal_is_sur
     shutil.rmtree(store.path(first).parent)
     third = store.put(three)
     assert store.get(third) == three and store.path(third).parent.is_dir()
-    store.sync()
+    store.start_sync()()
     assert not store.has(first) and not store.has(second)  # removed with the directory
 
 
